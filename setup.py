@@ -1,0 +1,47 @@
+import re
+from pathlib import Path
+
+from setuptools import setup
+
+version = re.search(
+    r'__version__ = "([^"]+)"', Path("tfbin/__init__.py").read_text()
+).group(1)
+
+setup(
+    name="tfbin",
+    version=version,
+    description=(
+        "Compress binary neural networks past 1-bit training: multi-base "
+        "binary convolutions, pruning to BNNs, Larq Compute Engine deployment."
+    ),
+    long_description=Path("README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    # zoo/ and convert/ live at the top of the repository but belong to the
+    # tfbin namespace: a top-level package called `zoo` or `convert` would
+    # collide with other distributions.
+    packages=["tfbin", "tfbin.zoo", "tfbin.convert"],
+    package_dir={"tfbin": "tfbin", "tfbin.zoo": "zoo", "tfbin.convert": "convert"},
+    # The set below is the one that installs with `pip check` clean; larq
+    # needs numpy<2 and TensorFlow 2.16 needs tf-keras for Keras-2 code.
+    install_requires=[
+        "tensorflow==2.16.2",
+        "tf-keras==2.16.0",
+        "larq==0.14.0",
+        "larq-compute-engine==0.16.0",
+        "numpy==1.26.4",
+        "protobuf>=4.25,<5",
+        "tensorflow-datasets==4.9.7",
+        "keras-tuner==1.4.8",
+        "scikit-learn>=1.3,<2",
+        "matplotlib>=3.7,<4",
+    ],
+    extras_require={"test": ["pytest>=7", "pytest-timeout>=2"]},
+    entry_points={"console_scripts": ["tfbin=tfbin.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
