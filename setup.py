@@ -32,6 +32,8 @@ setup(
         "numpy==1.26.4",
         "protobuf>=4.25,<5",
         "tensorflow-datasets==4.9.7",
+        # tensorflow-metadata 1.17+ imports protobuf-5 APIs while declaring protobuf>=4.25.
+        "tensorflow-metadata>=1.16,<1.17",
         "keras-tuner==1.4.8",
         "scikit-learn>=1.3,<2",
         "matplotlib>=3.7,<4",

@@ -1,0 +1,11 @@
+"""Model builders for tfbin: residual BNN / MBN / float networks of common shapes."""
+from tfbin.zoo.models import (
+    CONV_KINDS,
+    binary_conv,
+    digits_resnet,
+    resnet18,
+    resnet20,
+    residual_net,
+)
+
+__all__ = ["CONV_KINDS", "binary_conv", "digits_resnet", "resnet18", "resnet20", "residual_net"]

@@ -1,0 +1,64 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tfbin
+from tfbin import cli
+
+
+def tfbin_command(*args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "tfbin.cli", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert tfbin.__version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "demo" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("epochs", ["0", "-3", "two"])
+def test_demo_rejects_non_positive_epochs(capsys, tmp_path, epochs):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--epochs", epochs, "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "--epochs" in capsys.readouterr().err
+
+
+def test_demo_rejects_unwritable_out(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--epochs", "1", "--out", str(blocker / "out")])
+    assert exit_info.value.code == 2
+    assert "--out" in capsys.readouterr().err
+    assert blocker.read_text() == "not a directory"
+
+
+def test_demo_end_to_end_writes_report_and_plot(tmp_path):
+    out = tmp_path / "demo"
+    result = tfbin_command("demo", "--epochs", "2", "--width", "16", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["models"], report
+    for row in report["models"]:
+        for key in ("name", "accuracy", "bit_ops", "size_bytes", "latency_ms",
+                    "parity_max_abs_diff", "argmax_agreement"):
+            assert key in row
+        assert row["argmax_agreement"] >= 0.99
+        assert row["accuracy"] > 0.5  # 10 classes: chance is 0.1
+        assert row["bit_ops"] > 0 and row["size_bytes"] > 0 and row["latency_ms"] > 0
+        assert row["op_census"].get("LceBconv2d", 0) >= 4
+    png = out / "training_curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "argmax" in result.stdout
+    assert not [p for p in os.listdir(out) if p.endswith(".part")]

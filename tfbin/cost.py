@@ -1,0 +1,195 @@
+"""Cost model: bit-OPs, FLOPs, OPs and parameter size of binary networks.
+
+Conventions (as in the BNN literature):
+
+- bit-OPs: binary multiply-accumulates of the binary layers,
+  Cin * Cout * kh * kw * Hout * Wout per binary convolution; a
+  `MultiBaseConv2D` costs (live binary convolutions) x that.
+- FLOPs: multiply-accumulates of the float Conv2D/Dense layers (a layer whose
+  input or kernel is not 1-bit counts as float). BatchNorm, pooling and adds
+  are not counted.
+- OPs = bit-OPs / 64 + FLOPs.
+- Params in Mbit: 1 bit per live binary weight plus 32 bits per float weight,
+  BatchNorm statistics, scales and thresholds included.
+
+```python
+import tfbin
+from tfbin import zoo
+
+cost = tfbin.cost.model_cost(zoo.resnet20())
+print(cost.table())
+```
+"""
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from tfbin.layers import MultiBaseConv2D
+
+__all__ = ["LayerCost", "ModelCost", "model_cost"]
+
+
+@dataclasses.dataclass
+class LayerCost:
+    name: str
+    kind: str  # "binary", "mbn" or "float"
+    bit_ops: int
+    flops: int
+    binary_params: int
+    float_params: int
+    weight_bits: int | None = None
+    activation_bits: int | None = None
+    live_convolutions: int | None = None
+
+    @property
+    def ops(self):
+        return self.bit_ops / 64 + self.flops
+
+    @property
+    def params_mbit(self):
+        return (self.binary_params + 32 * self.float_params) / 1e6
+
+
+@dataclasses.dataclass
+class ModelCost:
+    layers: list
+
+    @property
+    def bit_ops(self):
+        return sum(layer.bit_ops for layer in self.layers)
+
+    @property
+    def flops(self):
+        return sum(layer.flops for layer in self.layers)
+
+    @property
+    def ops(self):
+        return self.bit_ops / 64 + self.flops
+
+    @property
+    def params_mbit(self):
+        return sum(layer.params_mbit for layer in self.layers)
+
+    @property
+    def float_layers(self):
+        return [layer.name for layer in self.layers if layer.kind == "float" and layer.flops]
+
+    def to_dict(self):
+        return {
+            "bit_ops": self.bit_ops,
+            "flops": self.flops,
+            "ops": self.ops,
+            "params_mbit": self.params_mbit,
+            "float_layers": self.float_layers,
+            "layers": [
+                {**dataclasses.asdict(layer), "ops": layer.ops, "params_mbit": layer.params_mbit}
+                for layer in self.layers
+            ],
+        }
+
+    def table(self):
+        """A fixed-width table, one row per layer that has weights, then totals."""
+        head = f"{'layer':<28} {'kind':<6} {'W/A bits':>8} {'live':>5} {'bit-OPs':>12} {'FLOPs':>12} {'Mbit':>8}"
+        rows = [head, "-" * len(head)]
+        for layer in self.layers:
+            bits = f"{layer.weight_bits}/{layer.activation_bits}" if layer.weight_bits else "32/32"
+            live = "" if layer.live_convolutions is None else str(layer.live_convolutions)
+            rows.append(
+                f"{layer.name[:28]:<28} {layer.kind:<6} {bits:>8} {live:>5} "
+                f"{layer.bit_ops:>12,} {layer.flops:>12,} {layer.params_mbit:>8.4f}"
+            )
+        rows.append("-" * len(head))
+        rows.append(
+            f"{'total':<28} {'':<6} {'':>8} {'':>5} {self.bit_ops:>12,} {self.flops:>12,} "
+            f"{self.params_mbit:>8.4f}"
+        )
+        rows.append(f"OPs = bit-OPs/64 + FLOPs = {self.ops:,.0f}")
+        float_layers = ", ".join(self.float_layers) or "none"
+        rows.append(f"counted as float (32-bit): {float_layers}")
+        return "\n".join(rows)
+
+
+def _flatten_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.Model):
+            yield from _flatten_layers(layer)
+        else:
+            yield layer
+
+
+def _output_pixels(layer):
+    shape = layer.output_shape
+    return int(np.prod(shape[1:-1])) if len(shape) > 2 else 1
+
+
+def _is_binary(quantizer):
+    return getattr(quantizer, "precision", None) == 1
+
+
+def _kernel_macs(layer):
+    kernel = layer.kernel
+    return int(np.prod(kernel.shape)) * _output_pixels(layer)
+
+
+def _mbn_cost(layer):
+    mask = tf.keras.backend.get_value(layer.mask) > 0.5
+    live_m = np.flatnonzero(mask.any(axis=1))
+    live_n = np.flatnonzero(mask.any(axis=0))
+    base_weights = int(np.prod(layer.kernel.shape)) // layer.weight_bases
+    macs = base_weights * _output_pixels(layer)
+    float_params = len(live_n) + (layer.filters if layer.use_bias else 0)
+    if layer.has_base_scaling:
+        float_params += len(live_m) * int(layer.alpha.shape[1]) + len(live_n)
+    if layer.has_operation_scaling:
+        float_params += int(mask.sum())
+    return LayerCost(
+        name=layer.name,
+        kind="mbn",
+        bit_ops=int(mask.sum()) * macs,
+        flops=0,
+        binary_params=len(live_m) * base_weights,
+        float_params=float_params,
+        weight_bits=len(live_m),
+        activation_bits=len(live_n),
+        live_convolutions=int(mask.sum()),
+    )
+
+
+def layer_cost(layer):
+    """The cost of one layer, or None for layers without weights."""
+    if isinstance(layer, MultiBaseConv2D):
+        return _mbn_cost(layer)
+    if not layer.weights:
+        return None
+    binary = (
+        hasattr(layer, "kernel")
+        and _is_binary(getattr(layer, "input_quantizer", None))
+        and _is_binary(getattr(layer, "kernel_quantizer", None))
+    )
+    if binary:
+        kernel_size = int(np.prod(layer.kernel.shape))
+        return LayerCost(
+            name=layer.name,
+            kind="binary",
+            bit_ops=_kernel_macs(layer),
+            flops=0,
+            binary_params=kernel_size,
+            float_params=layer.count_params() - kernel_size,
+            weight_bits=1,
+            activation_bits=1,
+        )
+    macs = _kernel_macs(layer) if hasattr(layer, "kernel") else 0
+    if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
+        macs = int(np.prod(layer.depthwise_kernel.shape)) * _output_pixels(layer)
+    return LayerCost(
+        name=layer.name, kind="float", bit_ops=0, flops=macs, binary_params=0,
+        float_params=layer.count_params(),
+    )
+
+
+def model_cost(model):
+    """Per-layer and total cost of a built Keras model (nested models are flattened)."""
+    costs = [layer_cost(layer) for layer in _flatten_layers(model)]
+    return ModelCost([cost for cost in costs if cost is not None])
+

@@ -1,0 +1,269 @@
+"""Multi-base binary convolutions (MBN).
+
+A `MultiBaseConv2D` approximates a real convolution by M binary weight bases
+and N binary activation bases (ABC-Net, trained latent-weight-free with Bop as
+in "Pruning as a Binarization Technique"):
+
+    y = sum over live (m, n) of gamma_mn * alpha_m * beta_n * conv(A_n, B_m)
+
+with B_m in {-1, +1} and A_n = sign(x - v_n) for trainable thresholds v_n.
+A non-trainable 0/1 `mask` over the M x N binary convolutions says which are
+live; `tfbin.callbacks.PruneToBinary` drives it down to one.
+
+```python
+import tfbin
+import tensorflow as tf
+
+layer = tfbin.layers.MultiBaseConv2D(16, 3, weight_bases=3, activation_bases=3, padding="same")
+y = layer(tf.random.normal((2, 8, 8, 4)))  # (2, 8, 8, 16)
+```
+"""
+import larq as lq
+import numpy as np
+import tensorflow as tf
+from larq import context
+
+from tfbin.initializers import RandomSign
+from tfbin.quantizers import ActivationBaseSign, WeightBaseSign
+from tfbin.registry import register
+
+__all__ = ["MultiBaseConv2D", "SCALING_MODES", "MAX_BASES"]
+
+SCALING_MODES = ("none", "base", "operation", "both")
+MAX_BASES = 8
+
+
+def _check_bases(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+        1 <= value <= MAX_BASES
+    ):
+        raise ValueError(f"{name} must be an int in 1..{MAX_BASES}, got {value!r}")
+    return int(value)
+
+
+@register
+class MultiBaseConv2D(lq.layers.QuantConv2D):
+    """Binary convolution with `weight_bases` x `activation_bases` binary convolutions.
+
+    Arguments:
+        filters, kernel_size, strides, padding, pad_values, dilation_rate,
+        activation, use_bias, ...: as for `lq.layers.QuantConv2D`.
+        weight_bases: M, the number of +-1 weight bases (1..8).
+        activation_bases: N, the number of binary activation bases (1..8).
+        scaling: "none", "base" (alpha per weight base, beta per activation
+            base), "operation" (gamma per binary convolution) or "both".
+        alpha_per_channel: alpha has one value per output channel (True) or
+            one per weight base (False).
+        threshold_spread: the thresholds v_n start evenly spread over
+            [-threshold_spread, threshold_spread] (0 when N = 1).
+
+    The kernel variable holds the M weight bases stacked along the output
+    axis, shape `(kh, kw, cin, M * filters)`, base m in `[..., m*filters:(m+1)*filters]`.
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        weight_bases=1,
+        activation_bases=1,
+        scaling="both",
+        alpha_per_channel=True,
+        threshold_spread=1.0,
+        input_quantizer=None,
+        kernel_quantizer=None,
+        kernel_initializer=None,
+        kernel_constraint="weight_clip",
+        **kwargs,
+    ):
+        self.weight_bases = _check_bases("weight_bases", weight_bases)
+        self.activation_bases = _check_bases("activation_bases", activation_bases)
+        if scaling not in SCALING_MODES:
+            raise ValueError(f"scaling must be one of {', '.join(SCALING_MODES)}; got {scaling!r}")
+        if not threshold_spread >= 0:
+            raise ValueError(f"threshold_spread must be >= 0, got {threshold_spread!r}")
+        self.scaling = scaling
+        self.alpha_per_channel = bool(alpha_per_channel)
+        self.threshold_spread = float(threshold_spread)
+        super().__init__(
+            filters,
+            kernel_size,
+            input_quantizer=input_quantizer or ActivationBaseSign(),
+            kernel_quantizer=kernel_quantizer or WeightBaseSign(),
+            kernel_initializer=kernel_initializer or RandomSign(),
+            kernel_constraint=kernel_constraint,
+            **kwargs,
+        )
+        if self.groups != 1:
+            raise ValueError(f"{self.name}: groups must be 1 for MultiBaseConv2D, got {self.groups}")
+        if self.data_format != "channels_last":
+            raise ValueError(f"{self.name}: data_format must be 'channels_last', got {self.data_format!r}")
+
+    @property
+    def has_base_scaling(self):
+        return self.scaling in ("base", "both")
+
+    @property
+    def has_operation_scaling(self):
+        return self.scaling in ("operation", "both")
+
+    def build(self, input_shape):
+        input_shape = tf.TensorShape(input_shape)
+        in_channels = int(input_shape[-1])
+        m, n = self.weight_bases, self.activation_bases
+        self.kernel = self.add_weight(
+            "kernel",
+            shape=(*self.kernel_size, in_channels, m * self.filters),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            trainable=True,
+        )
+        self.bias = (
+            self.add_weight(
+                "bias",
+                shape=(self.filters,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+            if self.use_bias
+            else None
+        )
+        spread = self.threshold_spread * np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
+        self.thresholds = self.add_weight(
+            "thresholds", shape=(n,), initializer=tf.keras.initializers.Constant(spread)
+        )
+        if self.has_base_scaling:
+            self.alpha = self.add_weight(
+                "alpha", shape=(m, self.filters if self.alpha_per_channel else 1), initializer="ones"
+            )
+            self.beta = self.add_weight("beta", shape=(n,), initializer="ones")
+        if self.has_operation_scaling:
+            self.gamma = self.add_weight("gamma", shape=(m, n), initializer="ones")
+        # Which of the M x N binary convolutions are live, and their accumulated
+        # Taylor importance |c * dL/dc|; both are weights so checkpoints keep them.
+        self.mask = self.add_weight("mask", shape=(m, n), initializer="ones", trainable=False)
+        self.importance = self.add_weight(
+            "importance", shape=(m, n), initializer="zeros", trainable=False
+        )
+        self.input_spec = tf.keras.layers.InputSpec(min_ndim=4, axes={-1: in_channels})
+        self.built = True
+
+    def coefficients(self):
+        """The scale of every binary convolution, shape (N, M, filters); 0 where pruned."""
+        coef = tf.transpose(self.mask)[:, :, None]  # (N, M, 1)
+        if self.has_operation_scaling:
+            coef = coef * tf.transpose(self.gamma)[:, :, None]
+        if self.has_base_scaling:
+            coef = coef * self.alpha[None, :, :] * self.beta[:, None, None]
+        return coef * tf.ones((1, 1, self.filters))
+
+    def activation_base_inputs(self, inputs):
+        """The N shifted inputs x - v_n stacked on a new leading axis."""
+        return inputs[None] - tf.reshape(self.thresholds, (-1, 1, 1, 1, 1))
+
+    def call(self, inputs):
+        n = self.activation_bases
+        shifted = self.activation_base_inputs(inputs)
+        # All N activation bases go through one convolution call with all M
+        # weight bases: bases stacked on the batch axis, weight bases on the
+        # output axis, so the M x N convolutions cost one kernel launch.
+        bases = self.input_quantizer(tf.reshape(shifted, tf.concat([[-1], tf.shape(inputs)[1:]], 0)))
+        if self._is_native_padding:
+            convolved = self._convolve(bases)
+        else:
+            bases = tf.pad(bases, self._get_padding_same(bases), constant_values=self.pad_values)
+            with lq.utils.patch_object(self, "padding", "valid"):
+                convolved = self._convolve(bases)
+        out_shape = tf.shape(convolved)
+        per_conv = tf.reshape(
+            convolved,
+            tf.concat([[n, -1], out_shape[1:3], [self.weight_bases, self.filters]], 0),
+        )
+        contributions = self._track_importance(
+            per_conv * tf.reshape(self.coefficients(), (n, 1, 1, 1, self.weight_bases, self.filters))
+        )
+        outputs = tf.reduce_sum(contributions, axis=[0, 4])
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, self.bias)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def _convolve(self, bases):
+        with context.quantized_scope(True):
+            return self.convolution_op(bases, self.kernel)
+
+    def _track_importance(self, contributions):
+        # Identity forward; on the backward pass it adds the first-order Taylor
+        # estimate of each convolution's effect on the loss, |sum dL/dz * z|,
+        # to `importance`. Pruned convolutions contribute z = 0 and score 0.
+        importance = self.importance
+
+        @tf.custom_gradient
+        def tap(z):
+            def grad(dz):
+                score = tf.abs(tf.reduce_sum(dz * z, axis=[1, 2, 3, 5]))  # (N, M)
+                update = importance.assign_add(tf.transpose(score))
+                with tf.control_dependencies([update]):
+                    return tf.identity(dz)
+
+            return tf.identity(z), grad
+
+        return tap(contributions)
+
+    # -- views used by pruning, the cost model and export -------------------
+
+    def live_pairs(self):
+        """The live (m, n) binary convolutions, as a list of index pairs."""
+        mask = tf.keras.backend.get_value(self.mask)
+        return [(int(m), int(n)) for m, n in zip(*np.nonzero(mask > 0.5))]
+
+    def weight_base(self, m):
+        """Weight base m as a +-1 numpy array of shape (kh, kw, cin, filters)."""
+        kernel = tf.keras.backend.get_value(self.kernel.latent_variable)
+        base = kernel[..., m * self.filters : (m + 1) * self.filters]
+        return np.where(base >= 0, 1.0, -1.0).astype(np.float32)
+
+    def set_from_real_kernel(self, kernel):
+        """ABC-Net initialisation from a real kernel of shape (kh, kw, cin, filters).
+
+        B_m = sign(W - mean(W) + u_m std(W)) per output channel with u_m spread
+        evenly over [-1, 1], then alpha by least squares (when the layer has base
+        scaling; otherwise the bases are set alone).
+        """
+        kernel = np.asarray(kernel, np.float64)
+        expected = tuple(self.kernel.shape[:-1]) + (self.filters,)
+        if kernel.shape != expected:
+            raise ValueError(f"{self.name}: kernel must have shape {expected}, got {kernel.shape}")
+        m = self.weight_bases
+        flat = kernel.reshape(-1, self.filters)
+        mean, std = flat.mean(axis=0), flat.std(axis=0) + 1e-12
+        shifts = np.linspace(-1.0, 1.0, m) if m > 1 else np.zeros(1)
+        bases = np.stack([np.where(flat - mean + u * std >= 0, 1.0, -1.0) for u in shifts])
+        self.kernel.latent_variable.assign(
+            np.concatenate([b.reshape(kernel.shape) for b in bases], axis=-1).astype(np.float32)
+        )
+        if self.has_base_scaling:
+            self.alpha.assign(self._least_squares_alpha(flat, bases).astype(np.float32))
+
+    def _least_squares_alpha(self, flat, bases):
+        if self.alpha_per_channel:
+            alphas = [
+                np.linalg.lstsq(bases[:, :, f].T, flat[:, f], rcond=None)[0]
+                for f in range(self.filters)
+            ]
+            return np.stack(alphas, axis=1)
+        design = bases.reshape(self.weight_bases, -1).T
+        return np.linalg.lstsq(design, flat.reshape(-1), rcond=None)[0][:, None]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "weight_bases": self.weight_bases,
+            "activation_bases": self.activation_bases,
+            "scaling": self.scaling,
+            "alpha_per_channel": self.alpha_per_channel,
+            "threshold_spread": self.threshold_spread,
+        }
