@@ -20,6 +20,8 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 from tfbin.convert.flatbuffer import op_census
 from tfbin.convert.parity import measure_parity
+from tfbin.export import strip
+from tfbin.layers import MultiBaseConv2D
 
 __all__ = ["ConversionError", "Conversion", "convert", "lce_predict", "write_atomic"]
 
@@ -70,6 +72,10 @@ def _calibration_inputs(model, calibration_data, samples, seed):
     return np.random.default_rng(seed).standard_normal((samples, *shape)).astype(np.float32)
 
 
+def _has_multi_base(model):
+    return any(isinstance(layer, MultiBaseConv2D) for layer in model.submodules)
+
+
 def convert(
     model,
     calibration_data=None,
@@ -80,11 +86,14 @@ def convert(
 ):
     """Converts `model` with LCE and measures parity on `calibration_data`.
 
+    Multi-base convolutions are stripped to plain larq `QuantConv2D`s first
+    (`tfbin.export.strip`); parity is judged against the original model.
     Without calibration data, standard-normal inputs of the model's shape are
     used; real data judges parity better. Raises ConversionError when the
     argmax agreement or the relative error break the tolerance.
     """
-    tflite = lce.convert_keras_model(model)
+    deployable = strip(model) if _has_multi_base(model) else model
+    tflite = lce.convert_keras_model(deployable)
     x = _calibration_inputs(model, calibration_data, samples, seed)
     reference = model.predict(x, verbose=0, batch_size=256)
     parity = measure_parity(reference, lce_predict(tflite, x))

@@ -24,7 +24,7 @@ import tensorflow as tf
 from larq import context
 
 from tfbin.initializers import RandomSign
-from tfbin.quantizers import ActivationBaseSign, WeightBaseSign
+from tfbin.quantizers import ShiftedSign, WeightBaseSign
 from tfbin.registry import register
 
 __all__ = ["MultiBaseConv2D", "SCALING_MODES", "MAX_BASES"]
@@ -88,7 +88,7 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
         super().__init__(
             filters,
             kernel_size,
-            input_quantizer=input_quantizer or ActivationBaseSign(),
+            input_quantizer=input_quantizer or ShiftedSign(),
             kernel_quantizer=kernel_quantizer or WeightBaseSign(),
             kernel_initializer=kernel_initializer or RandomSign(),
             kernel_constraint=kernel_constraint,
