@@ -1,0 +1,145 @@
+"""Keras callbacks: PaBT pruning of binary convolutions during `model.fit`.
+
+```python
+import tfbin
+import tensorflow as tf
+from tfbin import callbacks, optimizers, zoo
+
+model = zoo.digits_resnet(conv="mbn", weight_bases=3, activation_bases=3)
+model.compile(optimizers.bop_optimizer(), "sparse_categorical_crossentropy")
+prune = callbacks.PruneToBinary(start_epoch=2, end_epoch=8)
+# model.fit(x, y, epochs=12, callbacks=[prune, tf.keras.callbacks.CSVLogger("log.csv")])
+plain_bnn = tfbin.pruning.strip_pruning(model)
+```
+"""
+import numpy as np
+import tensorflow as tf
+
+from tfbin import cost, pruning
+from tfbin.layers import MultiBaseConv2D
+from tfbin.registry import register
+
+__all__ = ["PruneToBinary"]
+
+FREQUENCIES = ("epoch", "step")
+
+
+@register
+class PruneToBinary(tf.keras.callbacks.Callback):
+    """Prunes whole binary convolutions of every `MultiBaseConv2D` until each has one.
+
+    Training runs in three phases (PaBT): warm-up before `start_epoch` with all
+    M x N convolutions, pruning from `start_epoch` to `end_epoch` following the
+    schedule, fine-tuning of the resulting 1-bit network after `end_epoch`.
+    At each pruning event the least important live convolutions of a layer are
+    masked; Taylor importance |c * dL/dc| accumulates in the layer between events.
+
+    The masks and importance scores are layer weights, so `ModelCheckpoint` and
+    `BackupAndRestore` save them; the schedule depends only on the epoch and
+    step, so a resumed run prunes like an uninterrupted one.
+
+    Every epoch it adds to the Keras logs (place it before CSVLogger or
+    TensorBoard in the callback list): `pabt_bit_ops`, `pabt_weight_bits` and
+    `pabt_activation_bits` (mean live bases per layer), `pabt_live_convolutions`
+    and `pabt_live/<layer>`.
+
+    Arguments:
+        start_epoch: first epoch of the pruning phase (0-based).
+        end_epoch: epoch from which every layer has one live convolution.
+        schedule: "linear" or "polynomial" (see `tfbin.pruning.PruningSchedule`).
+        power: exponent of the polynomial schedule.
+        frequency: "epoch" (prune at the start of epochs) or "step" (every
+            `update_every` steps).
+        update_every: steps between pruning events when `frequency="step"`.
+        importance: "taylor" (default), "magnitude" or "random" (ablations).
+        seed: seed of the "random" importance.
+        verbose: 1 prints each pruning event.
+    """
+
+    def __init__(self, start_epoch, end_epoch, schedule="linear", power=3, frequency="epoch",
+                 update_every=100, importance="taylor", seed=0, verbose=0):
+        super().__init__()
+        self.schedule = pruning.PruningSchedule(start_epoch, end_epoch, schedule, power)
+        if frequency not in FREQUENCIES:
+            raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}; got {frequency!r}")
+        if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
+            raise ValueError(f"update_every must be a positive integer, got {update_every!r}")
+        if importance not in pruning.IMPORTANCE_KINDS:
+            raise ValueError(
+                f"importance must be one of {', '.join(pruning.IMPORTANCE_KINDS)}; got {importance!r}"
+            )
+        self.start_epoch, self.end_epoch = start_epoch, end_epoch
+        self.frequency, self.update_every = frequency, update_every
+        self.importance, self.seed, self.verbose = importance, seed, verbose
+        self._layers = []
+        self._epoch = 0
+
+    def get_config(self):
+        return {
+            "start_epoch": self.start_epoch,
+            "end_epoch": self.end_epoch,
+            "schedule": self.schedule.kind,
+            "power": self.schedule.power,
+            "frequency": self.frequency,
+            "update_every": self.update_every,
+            "importance": self.importance,
+            "seed": self.seed,
+            "verbose": self.verbose,
+        }
+
+    @property
+    def layers(self):
+        """The `MultiBaseConv2D` layers being pruned."""
+        return list(self._layers)
+
+    def on_train_begin(self, logs=None):
+        self._layers = [m for m in self.model.submodules if isinstance(m, MultiBaseConv2D)]
+        if not self._layers:
+            raise ValueError(
+                f"PruneToBinary: model {self.model.name!r} has no MultiBaseConv2D layer to prune"
+            )
+        epochs = self.params.get("epochs")
+        if epochs is not None and self.end_epoch > epochs:
+            raise ValueError(
+                f"PruneToBinary: end_epoch ({self.end_epoch}) is beyond the planned epochs ({epochs})"
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if self.frequency == "epoch":
+            self._prune(time=float(epoch), event=epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.frequency == "step" and batch % self.update_every == 0:
+            steps = self.params.get("steps") or 1
+            self._prune(time=self._epoch + batch / steps, event=self._epoch * steps + batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        model_cost = cost.model_cost(self.model)
+        mbn_costs = [c for c in model_cost.layers if c.kind == "mbn"]
+        logs["pabt_bit_ops"] = float(model_cost.bit_ops)
+        logs["pabt_weight_bits"] = float(np.mean([c.weight_bits for c in mbn_costs]))
+        logs["pabt_activation_bits"] = float(np.mean([c.activation_bits for c in mbn_costs]))
+        logs["pabt_live_convolutions"] = float(sum(c.live_convolutions for c in mbn_costs))
+        for c in mbn_costs:
+            logs[f"pabt_live/{c.name}"] = float(c.live_convolutions)
+
+    def on_train_end(self, logs=None):
+        # With end_epoch equal to the planned epochs there is no epoch at which
+        # the last pruning step would run: finish it here.
+        if self._epoch + 1 >= self.end_epoch:
+            self._prune(time=float(self.end_epoch), event=self.end_epoch)
+
+    def _prune(self, time, event):
+        for index, layer in enumerate(self._layers):
+            target = self.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
+            scores = pruning.importance_scores(layer, self.importance, self.seed, event, index)
+            pruned = pruning.prune_to(layer, target, scores)
+            if pruned:
+                # Taylor importance is accumulated between this layer's pruning events.
+                layer.importance.assign(tf.zeros_like(layer.importance))
+                if self.verbose:
+                    print(f"PruneToBinary: {layer.name}: pruned {pruned}, {target} live "
+                          f"convolution(s) (epoch {time:.2f})")
