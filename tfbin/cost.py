@@ -127,6 +127,18 @@ def _is_binary(quantizer):
     return getattr(quantizer, "precision", None) == 1
 
 
+def _has_binary_kernel(layer):
+    """A 1-bit kernel quantizer, or a kernel of +-scale per output channel.
+
+    The second is what `tfbin.export.strip` produces and what Larq Compute
+    Engine turns into a binary convolution.
+    """
+    if _is_binary(getattr(layer, "kernel_quantizer", None)):
+        return True
+    kernel = np.abs(tf.keras.backend.get_value(layer.kernel)).reshape(-1, layer.kernel.shape[-1])
+    return bool(np.all(kernel > 0) and np.all(kernel == kernel[:1]))
+
+
 def _kernel_macs(layer):
     kernel = layer.kernel
     return int(np.prod(kernel.shape)) * _output_pixels(layer)
@@ -165,7 +177,7 @@ def layer_cost(layer):
     binary = (
         hasattr(layer, "kernel")
         and _is_binary(getattr(layer, "input_quantizer", None))
-        and _is_binary(getattr(layer, "kernel_quantizer", None))
+        and _has_binary_kernel(layer)
     )
     if binary:
         kernel_size = int(np.prod(layer.kernel.shape))
