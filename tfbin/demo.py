@@ -11,7 +11,7 @@ import os
 
 import tensorflow as tf
 
-from tfbin import cost, data, optimizers, plots
+from tfbin import cost, data, optimizers, plots, transfer
 from tfbin.convert import convert, time_tflite, write_atomic
 from tfbin.zoo import digits_resnet
 
@@ -20,10 +20,17 @@ __all__ = ["DEMO_MODELS", "format_table", "run_demo", "train"]
 DEMO_MODELS = ("bnn",)
 
 
-def train(conv, arrays, epochs, width=32, seed=0, verbose=1, callbacks=(), **model_kwargs):
-    """Builds a digits residual net of kind `conv`, trains it with Bop + Adam, returns (model, history)."""
+def train(conv, arrays, epochs, width=32, seed=0, verbose=1, callbacks=(), initial_model=None,
+          **model_kwargs):
+    """Builds a digits residual net of kind `conv`, trains it with Bop + Adam, returns (model, history).
+
+    With `initial_model` (a trained float net of the same width), the new
+    model starts from its weights (`tfbin.transfer.init_from_float`).
+    """
     tf.keras.utils.set_random_seed(seed)
     model = digits_resnet(arrays.x_train.shape[1:], arrays.num_classes, width=width, conv=conv, **model_kwargs)
+    if initial_model is not None:
+        transfer.init_from_float(model, initial_model)
     model.compile(
         optimizers.bop_optimizer(learning_rate=1e-3, gamma=1e-3, threshold=1e-7),
         tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -1,0 +1,210 @@
+import csv
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import larq as lq
+from tfbin import callbacks, convert, cost, data, layers, optimizers, pruning, zoo
+
+
+@pytest.fixture(scope="module")
+def digits():
+    arrays = data.digits_arrays()
+    # A fixed subset keeps each fit to a few steps.
+    return arrays.x_train[:256], arrays.y_train[:256], arrays.x_test[:128]
+
+
+def mbn_model(m=2, n=2, seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=m, activation_bases=n)
+    model.compile(optimizers.bop_optimizer(), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def mbn_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, layers.MultiBaseConv2D)]
+
+
+# -- schedule ---------------------------------------------------------------
+
+def test_linear_schedule_goes_from_all_to_one():
+    schedule = pruning.PruningSchedule(start=2, end=10)
+    counts = [schedule.live_count(9, epoch) for epoch in range(13)]
+    assert counts == [9, 9, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1, 1]
+
+
+def test_polynomial_schedule_prunes_early_and_ends_at_one():
+    linear = pruning.PruningSchedule(start=0, end=10)
+    poly = pruning.PruningSchedule(start=0, end=10, kind="polynomial", power=3)
+    assert poly.live_count(9, 2) < linear.live_count(9, 2)
+    assert poly.live_count(9, 10) == 1
+    counts = [poly.live_count(9, t / 4) for t in range(41)]
+    assert counts == sorted(counts, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(start_epoch=5, end_epoch=5), "start_epoch"),
+        (dict(start_epoch=6, end_epoch=2), "start_epoch"),
+        (dict(start_epoch=0, end_epoch=4, schedule="cubic"), "schedule"),
+        (dict(start_epoch=0, end_epoch=4, importance="weights"), "importance"),
+        (dict(start_epoch=0, end_epoch=4, frequency="batch"), "frequency"),
+        (dict(start_epoch=0, end_epoch=4, frequency="step", update_every=0), "update_every"),
+    ],
+)
+def test_bad_arguments_are_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        callbacks.PruneToBinary(**kwargs)
+
+
+def test_end_beyond_planned_epochs_fails_at_train_begin(digits):
+    x, y, _ = digits
+    model = mbn_model()
+    with pytest.raises(ValueError, match="end_epoch .* beyond the planned epochs"):
+        model.fit(x, y, epochs=3, callbacks=[callbacks.PruneToBinary(1, 5)], verbose=0)
+
+
+def test_model_without_multi_base_layers_fails_at_train_begin(digits):
+    x, y, _ = digits
+    model = zoo.digits_resnet(width=8, conv="bnn")
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match="no MultiBaseConv2D"):
+        model.fit(x, y, epochs=2, callbacks=[callbacks.PruneToBinary(0, 1)], verbose=0)
+
+
+# -- selection ----------------------------------------------------------------
+
+def test_prune_to_removes_the_least_important_live_convolutions():
+    layer = layers.MultiBaseConv2D(4, 3, weight_bases=2, activation_bases=3)
+    layer.build((None, 6, 6, 2))
+    layer.mask.assign([[1, 1, 0], [1, 1, 1]])
+    scores = np.array([[5.0, 0.1, 0.0], [3.0, 0.2, 9.0]])
+    assert pruning.prune_to(layer, 2, scores) == 3
+    np.testing.assert_array_equal(layer.mask.numpy(), [[1, 0, 0], [0, 0, 1]])
+    assert pruning.prune_to(layer, 2, scores) == 0
+
+
+def test_magnitude_importance_follows_the_scales():
+    layer = layers.MultiBaseConv2D(4, 3, weight_bases=2, activation_bases=2)
+    layer.build((None, 6, 6, 2))
+    layer.gamma.assign([[0.5, -3.0], [0.1, 2.0]])
+    scores = pruning.importance_scores(layer, "magnitude")
+    assert np.argmax(scores) == 1 and np.argmin(scores) == 2  # flat (m, n) order
+
+
+def test_random_importance_is_reproducible_per_event():
+    layer = layers.MultiBaseConv2D(4, 3, weight_bases=3, activation_bases=3)
+    layer.build((None, 6, 6, 2))
+    a = pruning.importance_scores(layer, "random", seed=1, event=4, layer_index=2)
+    b = pruning.importance_scores(layer, "random", seed=1, event=4, layer_index=2)
+    c = pruning.importance_scores(layer, "random", seed=1, event=5, layer_index=2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+# -- training -----------------------------------------------------------------
+
+@pytest.mark.parametrize("frequency", ["epoch", "step"])
+def test_fit_prunes_every_layer_to_one_convolution_and_logs(digits, tmp_path, frequency):
+    x, y, _ = digits
+    model = mbn_model()
+    prune = callbacks.PruneToBinary(1, 3, frequency=frequency, update_every=2)
+    log = tmp_path / "log.csv"
+    history = model.fit(x, y, epochs=4, batch_size=64, verbose=0,
+                        callbacks=[prune, tf.keras.callbacks.CSVLogger(str(log))])
+    assert [len(layer.live_pairs()) for layer in prune.layers] == [1, 1, 1, 1]
+    live = history.history["pabt_live_convolutions"]
+    assert live[0] == 16 and live[-1] == 4
+    assert live == sorted(live, reverse=True)
+    assert history.history["pabt_weight_bits"][-1] == 1.0
+    assert history.history["pabt_activation_bits"][-1] == 1.0
+    assert history.history["pabt_bit_ops"][-1] == history.history["pabt_bit_ops"][0] / 4
+    rows = list(csv.DictReader(log.open()))
+    assert float(rows[-1]["pabt_live_convolutions"]) == 4
+    assert "pabt_live/stage1_block1_conv" in rows[0]
+
+
+def test_taylor_importance_accumulates_and_resets_after_a_pruning_event(digits):
+    x, y, _ = digits
+    model = mbn_model()
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    layer = mbn_layers(model)[0]
+    assert np.all(layer.importance.numpy() > 0)
+    prune = callbacks.PruneToBinary(0, 3)
+    prune.set_model(model)
+    prune.set_params({"epochs": 3, "steps": 4})
+    prune.on_train_begin()
+    prune.on_epoch_begin(0)  # progress 0: nothing pruned, importance kept
+    assert len(layer.live_pairs()) == 4
+    before = layer.importance.numpy().copy()
+    prune.on_epoch_begin(1)
+    assert len(layer.live_pairs()) == 3
+    assert np.all(layer.importance.numpy() == 0)
+    dead = [(m, n) for m in range(2) for n in range(2) if (m, n) not in layer.live_pairs()][0]
+    live_scores = [before[p] for p in layer.live_pairs()]
+    assert before[dead] <= min(live_scores)
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    assert layer.importance.numpy()[dead] == 0  # a pruned convolution scores nothing
+    assert all(layer.importance.numpy()[p] > 0 for p in layer.live_pairs())
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _StopAfter(tf.keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise _Interrupt()
+
+
+def _final_masks(x, y, backup_dir, interrupt_at=None):
+    model = mbn_model(m=3, n=3, seed=7)
+    cbs = [callbacks.PruneToBinary(1, 5), tf.keras.callbacks.BackupAndRestore(str(backup_dir))]
+    if interrupt_at is not None:
+        with pytest.raises(_Interrupt):
+            model.fit(x, y, epochs=7, batch_size=64, shuffle=False, verbose=0,
+                      callbacks=cbs + [_StopAfter(interrupt_at)])
+        model = mbn_model(m=3, n=3, seed=7)  # a fresh process would start like this
+        cbs = [callbacks.PruneToBinary(1, 5), tf.keras.callbacks.BackupAndRestore(str(backup_dir))]
+    model.fit(x, y, epochs=7, batch_size=64, shuffle=False, verbose=0, callbacks=cbs)
+    return [layer.mask.numpy() for layer in mbn_layers(model)], [layer.live_pairs() for layer in mbn_layers(model)]
+
+
+def test_resume_mid_pruning_gives_the_same_final_masks(digits, tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    x, y, _ = digits
+    straight, straight_pairs = _final_masks(x, y, tmp_path / "a")
+    resumed, resumed_pairs = _final_masks(x, y, tmp_path / "b", interrupt_at=2)
+    assert all(len(p) == 1 for p in straight_pairs)
+    assert resumed_pairs == straight_pairs
+    for a, b in zip(straight, resumed):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- strip and export ---------------------------------------------------------
+
+def test_strip_pruning_gives_a_plain_bnn_with_the_same_outputs_and_cost(digits):
+    x, y, x_test = digits
+    model = mbn_model(m=3, n=3)
+    model.fit(x, y, epochs=4, batch_size=64, verbose=0, callbacks=[callbacks.PruneToBinary(1, 3)])
+    plain = pruning.strip_pruning(model)
+    assert not [layer for layer in plain.layers if isinstance(layer, layers.MultiBaseConv2D)]
+    binary = [layer for layer in plain.layers if isinstance(layer, lq.layers.QuantConv2D)]
+    assert [layer.name for layer in binary] == [layer.name for layer in mbn_layers(model)]
+    np.testing.assert_allclose(plain.predict(x_test, verbose=0), model.predict(x_test, verbose=0),
+                               rtol=1e-4, atol=1e-4)
+    direct_bnn = zoo.digits_resnet(width=8, conv="mbn", weight_bases=1, activation_bases=1)
+    assert cost.model_cost(model).bit_ops == cost.model_cost(direct_bnn).bit_ops
+    assert cost.model_cost(plain).bit_ops == cost.model_cost(direct_bnn).bit_ops
+    assert sum(w.size for w in plain.get_weights()) < sum(w.size for w in model.get_weights())
+    result = convert.convert(model, calibration_data=x_test)
+    assert result.census["LceBconv2d"] == len(binary)
+    assert result.census.get("CONV_2D", 0) == 2  # the float stem and downsample shortcut only
