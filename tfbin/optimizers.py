@@ -13,6 +13,8 @@ opt = tfbin.optimizers.bop_optimizer(learning_rate=1e-3, gamma=1e-3, threshold=1
 # model.compile(opt, ...)
 ```
 """
+import numbers
+
 import larq as lq
 import tensorflow as tf
 
@@ -23,8 +25,14 @@ SCHEDULES = ("constant", "step", "linear")
 
 
 def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return value
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not value > 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
     return value
 
 
@@ -41,16 +49,17 @@ def schedule(initial, kind="constant", steps_per_epoch=None, epochs=None, decay_
         raise ValueError(f"{name} schedule must be one of {', '.join(SCHEDULES)}; got {kind!r}")
     if kind == "constant":
         return initial
-    _positive("steps_per_epoch", steps_per_epoch)
-    _positive("epochs", epochs)
+    _positive_int("steps_per_epoch", steps_per_epoch)
     if kind == "step":
-        _positive("decay_every", decay_every)
+        _positive_int("decay_every", decay_every)
         _positive("decay_rate", decay_rate)
-        boundaries = list(range(decay_every, epochs, decay_every))
-        return tf.keras.optimizers.schedules.PiecewiseConstantDecay(
-            [b * steps_per_epoch for b in boundaries],
-            [initial * decay_rate**k for k in range(len(boundaries) + 1)],
+        # Optimizers evaluate schedules at their update count before the
+        # update, so with staircase decay the first step of epoch K already
+        # uses the decayed value.
+        return tf.keras.optimizers.schedules.ExponentialDecay(
+            initial, decay_steps=decay_every * steps_per_epoch, decay_rate=decay_rate, staircase=True
         )
+    _positive_int("epochs", epochs)
     if final is None or not 0 <= final <= initial:
         raise ValueError(f"final {name} must be between 0 and the initial {initial}, got {final!r}")
     return tf.keras.optimizers.schedules.PolynomialDecay(
@@ -85,6 +94,9 @@ def bop_optimizer(
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     _positive("threshold", threshold)
+    # m <- m + gamma (g - m) is a moving average of the gradient only for gamma <= 1.
+    if isinstance(gamma, numbers.Real) and gamma > 1:
+        raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
     common = dict(
         kind=schedule_kind, steps_per_epoch=steps_per_epoch, epochs=epochs,
         decay_every=decay_every, decay_rate=decay_rate,
