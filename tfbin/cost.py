@@ -90,19 +90,23 @@ class ModelCost:
 
     def table(self):
         """A fixed-width table, one row per layer that has weights, then totals."""
-        head = f"{'layer':<28} {'kind':<6} {'W/A bits':>8} {'live':>5} {'bit-OPs':>12} {'FLOPs':>12} {'Mbit':>8}"
+        head = (
+            f"{'layer':<28} {'kind':<6} {'W/A bits':>8} {'live':>5} {'bit-OPs':>12} {'FLOPs':>12} "
+            f"{'OPs':>12} {'Mbit':>8}"
+        )
         rows = [head, "-" * len(head)]
         for layer in self.layers:
-            bits = f"{layer.weight_bits}/{layer.activation_bits}" if layer.weight_bits else "32/32"
+            # A fully pruned multi-base layer has 0/0 bits, not float ones.
+            bits = "32/32" if layer.weight_bits is None else f"{layer.weight_bits}/{layer.activation_bits}"
             live = "" if layer.live_convolutions is None else str(layer.live_convolutions)
             rows.append(
                 f"{layer.name[:28]:<28} {layer.kind:<6} {bits:>8} {live:>5} "
-                f"{layer.bit_ops:>12,} {layer.flops:>12,} {layer.params_mbit:>8.4f}"
+                f"{layer.bit_ops:>12,} {layer.flops:>12,} {layer.ops:>12,.0f} {layer.params_mbit:>8.4f}"
             )
         rows.append("-" * len(head))
         rows.append(
             f"{'total':<28} {'':<6} {'':>8} {'':>5} {self.bit_ops:>12,} {self.flops:>12,} "
-            f"{self.params_mbit:>8.4f}"
+            f"{self.ops:>12,.0f} {self.params_mbit:>8.4f}"
         )
         rows.append(f"OPs = bit-OPs/64 + FLOPs = {self.ops:,.0f}")
         float_layers = ", ".join(self.float_layers) or "none"
