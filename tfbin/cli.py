@@ -1,7 +1,7 @@
 """The `tfbin` command.
 
     tfbin --version
-    tfbin demo --epochs 4 --out demo-out
+    tfbin demo --epochs 12 --out demo-out
     tfbin summary model.keras
 """
 import argparse
@@ -47,7 +47,7 @@ def _demo(args):
     from tfbin import demo
 
     demo.run_demo(epochs=args.epochs, width=args.width, seed=args.seed, out=args.out,
-                  verbose=0 if args.quiet else 1)
+                  verbose=0 if args.quiet else 1, dataset=args.dataset, data_dir=args.data_dir)
 
 
 def _summary(args):
@@ -74,10 +74,15 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"tfbin {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    from tfbin.data import DATASETS
+
     demo = commands.add_parser(
-        "demo", help="train binary nets on digits, convert with LCE, check parity, time them"
+        "demo", help="train binary nets (BNN, MBN 3/3, PaBT), convert with LCE, check parity, time them"
     )
-    demo.add_argument("--epochs", type=positive_int, default=4, help="training epochs per model (default 4)")
+    demo.add_argument("--epochs", type=positive_int, default=12, help="training epochs per model (default 12)")
+    demo.add_argument("--dataset", choices=DATASETS, default="digits",
+                      help="digits (bundled, default) or a TFDS dataset prepared in --data-dir")
+    demo.add_argument("--data-dir", help="TFDS data dir for cifar10/cifar100/imagenet2012")
     demo.add_argument("--width", type=positive_int, default=32, help="channels of the first stage (default 32)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", type=writable_dir, help="write report.json and plots here")
@@ -88,6 +93,7 @@ def build_parser():
     summary.add_argument("model", help="a .keras, .h5 or SavedModel path")
     summary.add_argument("--json", action="store_true", help="print JSON instead of a table")
     summary.set_defaults(handler=_summary)
+
     return parser
 
 
@@ -101,11 +107,17 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
+    from tfbin.convert import ConversionError
+    from tfbin.data import DatasetUnavailableError
+
     try:
         args.handler(args)
     except ValueError as error:
         print(f"tfbin {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except (ConversionError, DatasetUnavailableError) as error:
+        print(f"tfbin {args.command}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
