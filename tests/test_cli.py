@@ -46,7 +46,7 @@ def test_demo_rejects_unwritable_out(capsys, tmp_path):
 
 def test_demo_end_to_end_writes_report_and_plot(tmp_path):
     out = tmp_path / "demo"
-    result = tfbin_command("demo", "--epochs", "2", "--width", "16", "--out", str(out))
+    result = tfbin_command("demo", "--epochs", "3", "--width", "16", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["models"], report
@@ -55,9 +55,19 @@ def test_demo_end_to_end_writes_report_and_plot(tmp_path):
                     "parity_max_abs_diff", "argmax_agreement"):
             assert key in row
         assert row["argmax_agreement"] >= 0.99
-        assert row["accuracy"] > 0.5  # 10 classes: chance is 0.1
+        # 10 classes: chance is 0.1. PaBT gets 3 epochs for warm-up, pruning 9 -> 1
+        # convolutions and fine-tuning, so it is only asked to have learned something.
+        assert row["accuracy"] > (0.25 if row["name"].startswith("pabt") else 0.5)
         assert row["bit_ops"] > 0 and row["size_bytes"] > 0 and row["latency_ms"] > 0
         assert row["op_census"].get("LceBconv2d", 0) >= 4
+    rows = {row["name"]: row for row in report["models"]}
+    assert set(rows) == {"bnn", "larq_quantconv", "mbn_3x3", "pabt_3x3_to_1x1"}
+    bnn, pabt, mbn = rows["bnn"], rows["pabt_3x3_to_1x1"], rows["mbn_3x3"]
+    assert pabt["bit_ops"] == bnn["bit_ops"] == rows["larq_quantconv"]["bit_ops"]
+    assert mbn["bit_ops"] == 9 * bnn["bit_ops"]
+    assert pabt["op_census"]["LceBconv2d"] == bnn["op_census"]["LceBconv2d"] == 4
+    assert mbn["op_census"]["LceBconv2d"] == 36
+    assert abs(pabt["size_bytes"] - bnn["size_bytes"]) <= 0.01 * bnn["size_bytes"]
     png = out / "training_curves.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "argmax" in result.stdout

@@ -135,6 +135,8 @@ class PruneToBinary(tf.keras.callbacks.Callback):
     def _prune(self, time, event):
         for index, layer in enumerate(self._layers):
             target = self.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
+            if target >= len(layer.live_pairs()):
+                continue
             scores = pruning.importance_scores(layer, self.importance, self.seed, event, index)
             pruned = pruning.prune_to(layer, target, scores)
             if pruned:

@@ -51,7 +51,9 @@ def _row_model(name, epochs):
         return "mbn", dict(weight_bases=3, activation_bases=3), []
     if name == "pabt_3x3_to_1x1":
         start, end = pabt_phases(epochs)
-        return "mbn", dict(weight_bases=3, activation_bases=3), [callbacks.PruneToBinary(start, end)]
+        # Pruning a little at every step keeps BatchNorm statistics in step with the network.
+        prune = callbacks.PruneToBinary(start, end, frequency="step", update_every=1)
+        return "mbn", dict(weight_bases=3, activation_bases=3), [prune]
     raise ValueError(f"models must be among {', '.join(DEMO_MODELS)}; got {name!r}")
 
 
