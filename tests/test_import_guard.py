@@ -22,22 +22,51 @@ def test_import_tfbin_first_routes_tf_keras_to_keras2():
     assert result.stdout.strip().startswith("tf_keras")
 
 
-def test_tensorflow_imported_but_keras_untouched_still_works():
-    result = run_python("import tensorflow as tf\nimport tfbin\nprint(tf.keras.layers.Layer.__module__)")
+def test_tensorflow_imported_first_with_legacy_keras_set_works():
+    result = run_python(
+        "import os; os.environ['TF_USE_LEGACY_KERAS'] = '1'\n"
+        "import tensorflow as tf\nimport tfbin\nprint(tf.keras.layers.Layer.__module__)"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("tf_keras")
 
 
-def test_keras3_already_active_raises_clear_import_error():
-    result = run_python("import tensorflow as tf\ntf.keras.layers.Layer\nimport tfbin")
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import tensorflow as tf\nimport tfbin",  # TensorFlow routed its module path to Keras 3
+        "import tensorflow as tf\ntf.keras.layers.Layer\nimport tfbin",
+    ],
+)
+def test_tensorflow_imported_with_keras3_raises_clear_import_error(code):
+    result = run_python(code)
     assert result.returncode != 0
     assert "ImportError" in result.stderr
     assert "TF_USE_LEGACY_KERAS=1" in result.stderr
-    assert "Import tfbin before" in result.stderr
+    assert "Import tfbin before TensorFlow" in result.stderr
 
 
-@pytest.mark.parametrize("value", ["1"])
-def test_environment_variable_is_set_after_import(value):
+def test_environment_variable_is_set_after_import():
     import tfbin  # noqa: F401
 
-    assert os.environ["TF_USE_LEGACY_KERAS"] == value
+    assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
+
+
+def test_saved_model_loads_in_a_fresh_process_after_import_tfbin(tmp_path):
+    import numpy as np
+
+    from tfbin import callbacks, zoo  # noqa: F401
+
+    model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=2)
+    x = np.random.default_rng(0).standard_normal((4, 8, 8, 1)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", model.predict(x, verbose=0))
+    model.save(tmp_path / "m.keras")
+    result = run_python(
+        "import numpy as np, tfbin, tensorflow as tf\n"
+        f"m = tf.keras.models.load_model({str(tmp_path / 'm.keras')!r})\n"
+        f"y = m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)\n"
+        f"print(np.abs(y - np.load({str(tmp_path / 'y.npy')!r})).max())"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.strip().splitlines()[-1]) == 0.0
