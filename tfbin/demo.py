@@ -76,8 +76,13 @@ def train(conv, dataset, epochs, width=32, seed=0, verbose=1, callbacks=(), init
     model = digits_resnet(input_shape, dataset.num_classes, width=width, conv=conv, **model_kwargs)
     if initial_model is not None:
         transfer.init_from_float(model, initial_model)
+    optimizer = (
+        tf.keras.optimizers.legacy.Adam(1e-3)  # nothing binary for Bop to train
+        if conv == "float"
+        else optimizers.bop_optimizer(learning_rate=1e-3, gamma=1e-3, threshold=1e-7)
+    )
     model.compile(
-        optimizers.bop_optimizer(learning_rate=1e-3, gamma=1e-3, threshold=1e-7),
+        optimizer,
         tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
