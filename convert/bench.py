@@ -1,51 +1,101 @@
-"""Latency of TFLite flatbuffers with the LCE interpreter on this host.
+"""Latency of TFLite flatbuffers: on this host, or parsed from benchmark_model output.
 
 ```python
 from tfbin.convert import bench
 stats = bench.time_tflite(open("model.tflite", "rb").read(), threads=1)
 stats.median_ms
+bench.parse_benchmark_output(text_printed_by_lce_benchmark_model).latency_ms
 ```
 """
 import dataclasses
-import time
+import re
 
 import numpy as np
-from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-__all__ = ["Latency", "time_tflite"]
+from tfbin.convert import runner
+
+__all__ = ["BenchmarkOutputError", "Latency", "parse_benchmark_output", "time_tflite"]
+
+
+class BenchmarkOutputError(ValueError):
+    """Benchmark output without the "Inference timings in us" line."""
 
 
 @dataclasses.dataclass
 class Latency:
-    median_ms: float
-    p90_ms: float
-    min_ms: float
-    runs: int
+    """Single-sample inference latency in milliseconds.
+
+    `median_ms` and `p90_ms` are None where the tool did not report them
+    (older benchmark_model builds print neither); `latency_ms` is the median,
+    else the mean.
+    """
+
+    median_ms: float | None
+    p90_ms: float | None
+    min_ms: float | None
+    runs: int | None
     threads: int
+    avg_ms: float | None = None
+    init_ms: float | None = None
+    first_ms: float | None = None
+
+    @property
+    def latency_ms(self):
+        return self.median_ms if self.median_ms is not None else self.avg_ms
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "latency_ms": self.latency_ms}
 
 
 def time_tflite(tflite, threads=1, warmup=3, runs=20, seed=0):
-    """Times single-sample inference; returns median, p90 and min in milliseconds."""
-    if runs < 1 or warmup < 0 or threads < 1:
-        raise ValueError("runs and threads must be >= 1 and warmup >= 0")
-    interpreter = Interpreter(tflite, num_threads=threads)
-    rng = np.random.default_rng(seed)
-    x = [rng.standard_normal((1, *shape[1:])).astype(np.float32) for shape in interpreter.input_shapes]
-    x = x[0] if len(x) == 1 else x
-    for _ in range(warmup):
-        interpreter.predict(x)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        interpreter.predict(x)
-        times.append((time.perf_counter() - start) * 1e3)
+    """Times single-sample inference on this host; median, p90, min and mean in milliseconds."""
+    timings = runner.measure(tflite, threads=threads, warmup=warmup, runs=runs, seed=seed)
+    times = np.asarray(timings["inference_us"]) / 1e3
     return Latency(
         median_ms=float(np.median(times)),
         p90_ms=float(np.quantile(times, 0.9)),
         min_ms=float(np.min(times)),
         runs=runs,
         threads=threads,
+        avg_ms=float(np.mean(times)),
+        init_ms=timings["init_us"] / 1e3,
+        first_ms=timings["first_us"] / 1e3,
+    )
+
+
+_NUMBER = r"([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
+_TIMINGS = re.compile(
+    rf"Inference timings in us: Init: {_NUMBER}, First inference: {_NUMBER}, "
+    rf"Warmup \(avg\): {_NUMBER}, Inference \(avg\): {_NUMBER}"
+)
+_STAT = re.compile(rf"\b(count|min|median|p90|avg)={_NUMBER}")
+
+
+def parse_benchmark_output(text, threads=1):
+    """Reads the timings that `lce_benchmark_model` (or `tfbin.convert.runner`) printed.
+
+    The "Inference timings in us" line gives init, first inference and the
+    mean; the last "count=..." line before it (the inference runs) gives min,
+    and median/p90 where the tool prints them.
+    """
+    match = None
+    for match in _TIMINGS.finditer(text):
+        pass
+    if match is None:
+        tail = "\n".join(text.strip().splitlines()[-5:]) or "(no output)"
+        raise BenchmarkOutputError(f"no 'Inference timings in us' line in the benchmark output:\n{tail}")
+    init, first, _, mean = (float(v) / 1e3 for v in match.groups())
+    stats = {}
+    for line in text[: match.start()].splitlines():
+        if re.search(r"\bcount=\d", line):
+            stats = {key: float(value) for key, value in _STAT.findall(line)}
+    return Latency(
+        median_ms=stats["median"] / 1e3 if "median" in stats else None,
+        p90_ms=stats["p90"] / 1e3 if "p90" in stats else None,
+        min_ms=stats["min"] / 1e3 if "min" in stats else None,
+        runs=int(stats["count"]) if "count" in stats else None,
+        threads=threads,
+        avg_ms=mean,
+        init_ms=init,
+        first_ms=first,
     )

@@ -1,33 +1,69 @@
-"""Keras -> Larq Compute Engine TFLite, with the parity check on every conversion.
+"""Keras -> Larq Compute Engine TFLite, faithful or refused.
+
+`convert` strips training-only structure (multi-base convolutions become one
+larq `QuantConv2D` per live binary convolution, masks and dead bases go,
+scales fold into the kernels), converts with LCE, checks that every binary
+layer became an `LceBconv2d` (LCE silently keeps a kernel with zeros as a
+float convolution) and that the flatbuffer computes what the Keras model
+computes on calibration data. Any failure raises `ConversionError`.
 
 ```python
 import tfbin
-from tfbin import convert, zoo
+from tfbin import convert, data, zoo
 
-model = zoo.digits_resnet()
-result = convert.convert(model, calibration_data=x_test)
-result.save("model.tflite")      # refuses when parity failed
-print(result.census, result.parity)
+x = data.digits_arrays().x_test
+result = convert.convert(zoo.digits_resnet(), calibration_data=x)
+result.census           # {"LceBconv2d": 4, "LceQuantize": 4, "CONV_2D": 2, ...}
+result.parity.describe()
+result.save("model.tflite")
 ```
 """
 import dataclasses
 import os
+import re
 import tempfile
+import warnings
 
 import larq_compute_engine as lce
 import numpy as np
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-from tfbin.convert.flatbuffer import op_census
-from tfbin.convert.parity import measure_parity
+from tfbin.convert.fallback import binary_layers, unmatched
+from tfbin.convert.flatbuffer import binary_filters, custom_operators, op_census, validate
+from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT, measure_parity
 from tfbin.export import strip
 from tfbin.layers import MultiBaseConv2D
 
-__all__ = ["ConversionError", "Conversion", "convert", "lce_predict", "write_atomic"]
+__all__ = [
+    "Conversion",
+    "ConversionError",
+    "FloatFallbackError",
+    "ParityError",
+    "check_parity",
+    "convert",
+    "lce_predict",
+    "write_atomic",
+]
 
 
 class ConversionError(RuntimeError):
-    """The converted model would not be faithful to the Keras model."""
+    """The model cannot be converted, or the converted model would not be faithful."""
+
+
+class FloatFallbackError(ConversionError):
+    """Binary layers that LCE kept as float convolutions; `layers` holds (name, reason) pairs."""
+
+    def __init__(self, message, layers):
+        super().__init__(message)
+        self.layers = layers
+
+
+class ParityError(ConversionError):
+    """The flatbuffer disagrees with the Keras model; `parity` holds the figures."""
+
+    def __init__(self, message, parity):
+        super().__init__(message)
+        self.parity = parity
 
 
 @dataclasses.dataclass
@@ -35,6 +71,8 @@ class Conversion:
     tflite: bytes
     census: dict
     parity: object  # tfbin.convert.parity.Parity
+    binary_layers: int = 0
+    float_fallbacks: list = dataclasses.field(default_factory=list)  # (layer name, reason)
 
     @property
     def size_bytes(self):
@@ -42,6 +80,15 @@ class Conversion:
 
     def save(self, path):
         write_atomic(path, self.tflite)
+
+    def to_dict(self):
+        return {
+            "size_bytes": self.size_bytes,
+            "census": self.census,
+            "parity": self.parity.to_dict(),
+            "binary_layers": self.binary_layers,
+            "float_fallbacks": [{"layer": name, "reason": reason} for name, reason in self.float_fallbacks],
+        }
 
 
 def write_atomic(path, data):
@@ -66,41 +113,113 @@ def lce_predict(tflite, x, num_threads=1):
 def _calibration_inputs(model, calibration_data, samples, seed):
     if calibration_data is not None:
         return np.asarray(calibration_data, np.float32)
-    shape = tuple(model.input_shape[1:])
-    if None in shape:
-        raise ValueError("calibration_data is required for a model whose input shape has unknown sizes")
-    return np.random.default_rng(seed).standard_normal((samples, *shape)).astype(np.float32)
+    from tfbin.convert.calibration import calibration_inputs
+
+    x, note = calibration_inputs(None, model.input_shape, samples, seed)
+    warnings.warn(f"{model.name}: {note}", stacklevel=3)
+    return x
 
 
 def _has_multi_base(model):
     return any(isinstance(layer, MultiBaseConv2D) for layer in model.submodules)
 
 
+def _layers_named_in(text, model):
+    return [layer.name for layer in model.submodules if re.search(rf"[/\"']{re.escape(layer.name)}[/\"']", text)]
+
+
+def _lce_convert(model):
+    try:
+        return lce.convert_keras_model(model)
+    except Exception as error:  # the MLIR converter raises assorted error types
+        text = str(error)
+        culprits = _layers_named_in(text, model)
+        where = f" (layer{'s' if len(culprits) > 1 else ''} {', '.join(culprits)})" if culprits else ""
+        first = next((line.strip() for line in text.splitlines() if "error" in line.lower()), text[:300])
+        raise ConversionError(f"{model.name}: LCE cannot convert this model{where}: {first}") from error
+
+
+# Custom ops the LCE interpreter runs; any other custom op (PyFunc, Flex*) cannot run.
+_LCE_OPS = {"LceBconv2d", "LceQuantize", "LceDequantize", "LceBMaxPool2d"}
+
+
+def _check_runnable(tflite, model):
+    unsupported = [(op, out) for op, out in custom_operators(tflite) if op not in _LCE_OPS]
+    if unsupported:
+        ops = sorted({op for op, _ in unsupported})
+        culprits = _layers_named_in(" ".join(out for _, out in unsupported), model)
+        where = f" from layer(s) {', '.join(culprits)}" if culprits else ""
+        raise ConversionError(
+            f"{model.name}: the flatbuffer needs operators that TFLite with LCE cannot run: {', '.join(ops)}{where}"
+        )
+
+
+def check_parity(model, tflite, x, min_agreement=MIN_AGREEMENT, max_p90_rel_error=MAX_P90_REL_ERROR):
+    """Measures parity of `tflite` with `model` on `x`; raises ParityError beyond the tolerance."""
+    try:
+        candidate = lce_predict(tflite, x)
+    except (RuntimeError, ValueError) as error:
+        raise ConversionError(f"{model.name}: the TFLite interpreter cannot run the flatbuffer: {error}") from error
+    parity = measure_parity(model.predict(x, verbose=0, batch_size=32), candidate)
+    if not parity.faithful(min_agreement, max_p90_rel_error):
+        raise ParityError(
+            f"{model.name}: the TFLite model disagrees with Keras: argmax agreement "
+            f"{parity.argmax_agreement:.4f} (need >= {min_agreement}), 90th-percentile relative "
+            f"error {parity.p90_rel_error:.3g} (need <= {max_p90_rel_error}) over {parity.samples} samples",
+            parity,
+        )
+    return parity
+
+
 def convert(
     model,
     calibration_data=None,
-    min_agreement=0.99,
-    max_p90_rel_error=0.05,
+    min_agreement=MIN_AGREEMENT,
+    max_p90_rel_error=MAX_P90_REL_ERROR,
     samples=64,
     seed=0,
+    allow_float_fallback=False,
 ):
-    """Converts `model` with LCE and measures parity on `calibration_data`.
+    """Converts `model` with LCE; returns a `Conversion` or raises `ConversionError`.
 
-    Multi-base convolutions are stripped to plain larq `QuantConv2D`s first
-    (`tfbin.export.strip`); parity is judged against the original model.
-    Without calibration data, standard-normal inputs of the model's shape are
-    used; real data judges parity better. Raises ConversionError when the
-    argmax agreement or the relative error break the tolerance.
+    Arguments:
+        calibration_data: inputs on which parity is judged (all of them).
+            Without it, `samples` standard-normal inputs of the model's shape
+            are used, with a warning: real data judges parity better.
+        min_agreement, max_p90_rel_error: the parity tolerance (see
+            `tfbin.convert.parity`).
+        allow_float_fallback: accept binary layers that LCE keeps as float
+            convolutions (listed in `Conversion.float_fallbacks`) instead of
+            raising `FloatFallbackError`.
     """
     deployable = strip(model) if _has_multi_base(model) else model
-    tflite = lce.convert_keras_model(deployable)
-    x = _calibration_inputs(model, calibration_data, samples, seed)
-    reference = model.predict(x, verbose=0, batch_size=256)
-    parity = measure_parity(reference, lce_predict(tflite, x))
-    if not parity.faithful(min_agreement, max_p90_rel_error):
+    binary = binary_layers(deployable)
+    tflite = _lce_convert(deployable)
+    validate(tflite, f"{model.name}'s converted flatbuffer")
+    _check_runnable(tflite, deployable)
+    filters = binary_filters(tflite)
+    fallbacks = unmatched(binary, filters)
+    if len(fallbacks) > len(binary) - len(filters):
+        # More layers lack their filter than LCE left out: some LceBconv2d
+        # computes with other bits than its Keras kernel.
         raise ConversionError(
-            f"{model.name}: the LCE model disagrees with Keras: argmax agreement "
-            f"{parity.argmax_agreement:.4f} (need >= {min_agreement}), 90th-percentile relative "
-            f"error {parity.p90_rel_error:.3g} (need <= {max_p90_rel_error}) over {parity.samples} samples"
+            f"{model.name}: the binary filters in the flatbuffer differ from the Keras kernels "
+            f"(unmatched: {', '.join(name for name, _ in fallbacks)})"
         )
-    return Conversion(tflite=tflite, census=op_census(tflite), parity=parity)
+    if fallbacks and not allow_float_fallback:
+        listing = "; ".join(f"{name}: {reason}" for name, reason in fallbacks)
+        raise FloatFallbackError(
+            f"{model.name}: {len(fallbacks)} of {len(binary)} binary layers would run as float "
+            f"convolutions, not LceBconv2d ({listing}). Pass allow_float_fallback=True "
+            "(--allow-float-fallback) to accept that",
+            fallbacks,
+        )
+    x = _calibration_inputs(model, calibration_data, samples, seed)
+    parity = check_parity(model, tflite, x, min_agreement, max_p90_rel_error)
+    return Conversion(
+        tflite=tflite,
+        census=op_census(tflite),
+        parity=parity,
+        binary_layers=len(binary),
+        float_fallbacks=fallbacks,
+    )

@@ -1,0 +1,71 @@
+"""Calibration inputs for parity checks and int8 quantization.
+
+`calibration_inputs(spec, input_shape)` reads a `.npy` file, takes the
+bundled digits images ("digits", resized and channel-repeated to the model's
+input), or draws standard-normal inputs when `spec` is None; real data judges
+parity better, and the returned note says so.
+
+```python
+from tfbin.convert.calibration import calibration_inputs
+x, note = calibration_inputs("digits", (None, 8, 8, 1), samples=256)
+```
+"""
+import os
+
+import numpy as np
+
+__all__ = ["calibration_inputs"]
+
+
+def _model_shape(input_shape):
+    if isinstance(input_shape, list):
+        raise ValueError("models with several inputs are not supported: give the model one input")
+    return tuple(input_shape[1:])
+
+
+def _digits(shape, samples, seed):
+    from tfbin import data
+
+    if len(shape) != 3 or shape[0] != shape[1] or shape[0] is None or shape[0] < 8 or shape[2] not in (1, 3):
+        raise ValueError(
+            f"--calibration digits fits models whose input is (S, S, 1) or (S, S, 3) with S >= 8; "
+            f"this model takes {shape}"
+        )
+    images = data.digits_arrays(image_size=shape[0], seed=seed).x_test[:samples]
+    return np.repeat(images, shape[2], axis=-1) if shape[2] == 3 else images
+
+
+def _from_file(path, shape, samples):
+    if not os.path.isfile(path):
+        raise ValueError(f"--calibration {path!r}: no such file (give a .npy file or 'digits')")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--calibration {path!r} is not a readable .npy array: {error}") from None
+    if x.ndim != len(shape) + 1 or any(s is not None and s != d for s, d in zip(shape, x.shape[1:])):
+        raise ValueError(
+            f"--calibration {path!r} holds an array of shape {x.shape}; the model takes (batch, {', '.join(map(str, shape))})"
+        )
+    if len(x) == 0 or not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"--calibration {path!r} must hold a non-empty numeric array")
+    return x[:samples]
+
+
+def calibration_inputs(spec, input_shape, samples=256, seed=0):
+    """Returns (float32 inputs, note): at most `samples` inputs and where they came from."""
+    shape = _model_shape(input_shape)
+    if spec is None:
+        if None in shape:
+            raise ValueError(f"the model's input shape {shape} has unknown sizes: give --calibration data")
+        x = np.random.default_rng(seed).standard_normal((samples, *shape))
+        note = (
+            f"no calibration data: parity judged on {samples} standard-normal inputs; "
+            "real data (--calibration FILE.npy or digits) judges better"
+        )
+    elif spec == "digits":
+        x = _digits(shape, samples, seed)
+        note = f"calibration: {len(x)} digits test images"
+    else:
+        x = _from_file(spec, shape, samples)
+        note = f"calibration: {len(x)} samples from {spec}"
+    return np.asarray(x, np.float32), note

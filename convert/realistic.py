@@ -1,0 +1,53 @@
+"""Trained-looking weights for untrained models, so their parity and latency mean something.
+
+A freshly built binary net has BatchNorm with zero mean, unit variance, unit
+scale and zero shift, and multi-base scales of one: its binary convolutions
+sum integers that land exactly on sign thresholds, and LCE's different float
+order flips those ties (tfbin.convert.parity). Trained nets do not sit on
+ties. `realistic_weights` gives BatchNorm and multi-base scales random
+trained-like values and sets the moving statistics from a forward pass over
+`x`, as training would.
+
+```python
+from tfbin.convert.realistic import realistic_weights
+realistic_weights(model, x_sample, seed=0)   # in place; returns model
+```
+"""
+import numpy as np
+import tensorflow as tf
+
+from tfbin.layers import MultiBaseConv2D
+
+__all__ = ["realistic_weights"]
+
+
+def _uniform(rng, variable, low=0.5, high=1.5):
+    variable.assign(rng.uniform(low, high, variable.shape).astype(np.float32))
+
+
+def realistic_weights(model, x, seed=0):
+    """Randomises BatchNorm gamma/beta and multi-base scales, then sets moving statistics from `x`."""
+    rng = np.random.default_rng(seed)
+    layers = list(model.submodules)
+    norms = [layer for layer in layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    for layer in layers:
+        if isinstance(layer, MultiBaseConv2D):
+            for name in ("alpha", "beta", "gamma"):
+                if hasattr(layer, name):
+                    _uniform(rng, getattr(layer, name))
+    for layer in norms:
+        if layer.scale:
+            _uniform(rng, layer.gamma)
+        if layer.center:
+            layer.beta.assign(rng.normal(0.0, 0.3, layer.beta.shape).astype(np.float32))
+    # One training-mode pass with momentum 0 makes the moving statistics the
+    # batch statistics of `x`, layer by layer, as after training on such data.
+    momenta = [layer.momentum for layer in norms]
+    try:
+        for layer in norms:
+            layer.momentum = 0.0
+        model(np.asarray(x, np.float32), training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
+    return model

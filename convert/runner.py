@@ -1,0 +1,108 @@
+"""Time a `.tflite` file with the LCE interpreter and print what TFLite's benchmark_model prints.
+
+Run it where the model will run:
+
+    python -m tfbin.convert.runner model.tflite --threads 1 --warmup 3 --runs 20
+
+It needs only numpy and `larq_compute_engine`, never tfbin itself, so
+`tfbin bench --ssh` copies this one file to a device that has Python with LCE
+(Apple silicon, an x86 board) and runs it there. The output has the lines of
+`lce_benchmark_model`, so one parser (`tfbin.convert.bench.parse_benchmark_output`)
+reads both:
+
+    count=20 first=812 curr=790 min=781 max=901 avg=801.2 std=30 p5=781 median=795 p90=830 p95=850
+    Inference timings in us: Init: 4210, First inference: 1203, Warmup (avg): 960.3, Inference (avg): 801.2
+"""
+import argparse
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["format_report", "main", "measure"]
+
+
+def measure(tflite, threads=1, warmup=3, runs=20, seed=0):
+    """Times single-sample inference; returns a dict of microsecond timings.
+
+    Keys: init_us, first_us, warmup_us (list, first inference included when
+    warmup > 0), inference_us (list of `runs` timings).
+    """
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    if runs < 1 or warmup < 0 or threads < 1:
+        raise ValueError("runs and threads must be >= 1 and warmup >= 0")
+    start = time.perf_counter()
+    interpreter = Interpreter(tflite, num_threads=threads)
+    init_us = (time.perf_counter() - start) * 1e6
+    rng = np.random.default_rng(seed)
+    x = [rng.standard_normal((1, *shape[1:])).astype(np.float32) for shape in interpreter.input_shapes]
+    x = x[0] if len(x) == 1 else x
+
+    def timed():
+        start = time.perf_counter()
+        interpreter.predict(x)
+        return (time.perf_counter() - start) * 1e6
+
+    # benchmark_model's first inference is its first warmup run.
+    first_us = timed()
+    warmup_us = [first_us] + [timed() for _ in range(warmup - 1)] if warmup else []
+    inference_us = [timed() for _ in range(runs)]
+    return {"init_us": init_us, "first_us": first_us, "warmup_us": warmup_us, "inference_us": inference_us}
+
+
+def _stat_line(times):
+    t = np.asarray(times)
+    q = {p: float(np.quantile(t, p / 100)) for p in (5, 50, 90, 95)}
+    return (
+        f"count={len(t)} first={t[0]:.0f} curr={t[-1]:.0f} min={t.min():.0f} max={t.max():.0f} "
+        f"avg={t.mean():.1f} std={t.std():.0f} p5={q[5]:.0f} median={q[50]:.1f} p90={q[90]:.1f} p95={q[95]:.0f}"
+    )
+
+
+def format_report(timings):
+    """The benchmark_model-style lines for `measure()`'s result."""
+    warmup = timings["warmup_us"] or [timings["first_us"]]
+    lines = [
+        _stat_line(warmup),
+        _stat_line(timings["inference_us"]),
+        "Inference timings in us: "
+        f"Init: {timings['init_us']:.0f}, First inference: {timings['first_us']:.0f}, "
+        f"Warmup (avg): {np.mean(warmup):.1f}, Inference (avg): {np.mean(timings['inference_us']):.1f}",
+    ]
+    return "\n".join(lines)
+
+
+def _count(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="a .tflite file")
+    parser.add_argument("--threads", type=_count(1), default=1)
+    parser.add_argument("--warmup", type=_count(0), default=3)
+    parser.add_argument("--runs", type=_count(1), default=20)
+    args = parser.parse_args(argv)
+    try:
+        with open(args.model, "rb") as f:
+            tflite = f.read()
+        timings = measure(tflite, args.threads, args.warmup, args.runs)
+    except (OSError, ValueError, RuntimeError) as error:
+        print(f"runner: error: {args.model}: {error}", file=sys.stderr)
+        return 1
+    print(format_report(timings), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
