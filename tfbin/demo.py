@@ -58,12 +58,13 @@ def _row_model(name, epochs):
 
 
 def train(conv, dataset, epochs, width=32, seed=0, verbose=1, callbacks=(), initial_model=None,
-          **model_kwargs):
+          decay=False, **model_kwargs):
     """Builds a residual net of kind `conv` for `dataset`, trains it with Bop + Adam.
 
     `dataset` is a `tfbin.data.Dataset` or `tfbin.data.Arrays`. With
     `initial_model` (a trained float net of the same width), the new model
-    starts from its weights (`tfbin.transfer.init_from_float`). Returns
+    starts from its weights (`tfbin.transfer.init_from_float`). With `decay`,
+    eta and Bop's gamma decay linearly to 1% over the run. Returns
     (model, history dict).
     """
     tf.keras.utils.set_random_seed(seed)
@@ -79,7 +80,9 @@ def train(conv, dataset, epochs, width=32, seed=0, verbose=1, callbacks=(), init
     optimizer = (
         tf.keras.optimizers.legacy.Adam(1e-3)  # nothing binary for Bop to train
         if conv == "float"
-        else optimizers.bop_optimizer(learning_rate=1e-3, gamma=1e-3, threshold=1e-7)
+        else optimizers.bop_optimizer(
+            learning_rate=1e-3, gamma=1e-3, threshold=1e-7, **_decay_kwargs(decay, dataset, epochs)
+        )
     )
     model.compile(
         optimizer,
@@ -88,6 +91,18 @@ def train(conv, dataset, epochs, width=32, seed=0, verbose=1, callbacks=(), init
     )
     history = model.fit(epochs=epochs, callbacks=list(callbacks), verbose=verbose, **fit_data)
     return model, history.history
+
+
+def _decay_kwargs(decay, dataset, epochs):
+    if not decay:
+        return {}
+    steps = (
+        int(np.ceil(len(dataset.x_train) / 64))
+        if isinstance(dataset, data.Arrays)
+        else int(dataset.train.cardinality())
+    )
+    return dict(schedule_kind="linear", steps_per_epoch=steps, epochs=epochs,
+                final_learning_rate=1e-5, final_gamma=1e-5)
 
 
 def _calibration_batch(test, limit=CALIBRATION_SAMPLES):
