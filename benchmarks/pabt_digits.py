@@ -6,7 +6,7 @@ same number of epochs with Bop + Adam:
 - bnn_larq:   larq QuantConv2D BNN (sign activations, no scales);
 - bnn_1x1:    MultiBaseConv2D with M = N = 1 trained directly: the same
               architecture as the PaBT result (learned threshold and scales);
-- mbn_3x3:    MultiBaseConv2D 3/3, not pruned (the upper reference);
+- mbn_2x2, mbn_3x3: MultiBaseConv2D 2/2 and 3/3, not pruned;
 - pabt_*:     MultiBaseConv2D 3/3 pruned by PruneToBinary to 1/1 with the
               given importance (taylor, and magnitude / random ablations).
 
@@ -26,7 +26,7 @@ import tfbin  # noqa: F401  (before TensorFlow)
 from tfbin import callbacks, cost, data, demo, transfer
 from tfbin.convert import write_atomic
 
-ROWS = ("bnn_larq", "bnn_1x1", "mbn_3x3", "pabt_taylor", "pabt_magnitude", "pabt_random")
+ROWS = ("bnn_larq", "bnn_1x1", "mbn_2x2", "mbn_3x3", "pabt_taylor", "pabt_magnitude", "pabt_random")
 
 
 def run_row(row, arrays, args, seed):
@@ -34,6 +34,8 @@ def run_row(row, arrays, args, seed):
     conv = "bnn" if row == "bnn_larq" else "mbn"
     if row == "bnn_1x1":
         kwargs = dict(weight_bases=1, activation_bases=1)
+    elif row == "mbn_2x2":
+        kwargs = dict(weight_bases=2, activation_bases=2)
     elif row != "bnn_larq":
         kwargs = dict(weight_bases=3, activation_bases=3)
     if row.startswith("pabt"):
