@@ -94,6 +94,9 @@ def build_parser():
     summary.add_argument("--json", action="store_true", help="print JSON instead of a table")
     summary.set_defaults(handler=_summary)
 
+    from tfbin.convert import cli as convert_cli
+    convert_cli.add_cli(commands)
+
     from tfbin import tuning_cli
     tuning_cli.add_cli(commands)
     return parser

@@ -1,0 +1,73 @@
+"""Tables and plots of conversions and benchmarks, for people (JSON is in the commands).
+
+```python
+from tfbin.convert import report
+print(report.census_table({"LceBconv2d": 4, "CONV_2D": 2}))
+print(report.bench_table(rows))       # rows: dicts as `tfbin bench --json` prints them
+report.plot_latency(rows, "latency.png")
+```
+"""
+__all__ = ["OP_NOTES", "bench_table", "census_table", "plot_latency"]
+
+OP_NOTES = {
+    "LceBconv2d": "binary convolution",
+    "LceQuantize": "sign + bitpack",
+    "LceDequantize": "bits back to float",
+    "LceBMaxPool2d": "binary max pool",
+    "CONV_2D": "float (or int8) convolution",
+    "DEPTHWISE_CONV_2D": "float (or int8) depthwise convolution",
+    "FULLY_CONNECTED": "float (or int8) dense",
+}
+
+
+def census_table(census):
+    """One row per operator, binary ops first, with what each one is."""
+    order = sorted(census, key=lambda op: (not op.startswith("Lce"), op))
+    lines = [f"{'operator':<20} {'count':>5}", "-" * 26]
+    for op in order:
+        note = OP_NOTES.get(op, "")
+        lines.append(f"{op:<20} {census[op]:>5}   {note}".rstrip())
+    lines.append(f"{'total':<20} {sum(census.values()):>5}")
+    return "\n".join(lines)
+
+
+def _ms(value):
+    return "-" if value is None else f"{value:.3f}"
+
+
+def bench_table(rows):
+    """Latency and size of several models side by side; the last column is latency / fastest."""
+    fastest = min(row["latency_ms"] for row in rows)
+    width = max(12, *(len(row["name"]) for row in rows))
+    head = (
+        f"{'model':<{width}} {'size (B)':>10} {'LceBconv2d':>10} {'bit-OPs':>13} {'FLOPs':>12} "
+        f"{'median ms':>9} {'p90 ms':>8} {'min ms':>8} {'x fastest':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        lines.append(
+            f"{row['name']:<{width}} {row['size_bytes']:>10,} {row['census'].get('LceBconv2d', 0):>10} "
+            f"{row['bit_ops']:>13,} {row['flops']:>12,} {_ms(row['median_ms']):>9} {_ms(row['p90_ms']):>8} "
+            f"{_ms(row['min_ms']):>8} {row['latency_ms'] / fastest:>9.2f}"
+        )
+    if any(row["median_ms"] is None for row in rows):
+        lines.append("median not reported by the benchmark tool: the latency used is its mean")
+    return "\n".join(lines)
+
+
+def plot_latency(rows, path, title="latency"):
+    """Latency against bit-OPs (left) and OPs = bit-OPs/64 + FLOPs (right), one labelled point per model."""
+    from tfbin.plots import save_figure  # first: it selects the headless backend
+
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, label in ((axes[0], "bit_ops", "bit-OPs"), (axes[1], "ops", "OPs = bit-OPs/64 + FLOPs")):
+        for i, row in enumerate(rows):
+            x = row[key] / 1e6
+            ax.scatter([x], [row["latency_ms"]], color=f"C{i % 10}")
+            ax.annotate(row["name"], (x, row["latency_ms"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.set(xlabel=f"{label} (millions)", ylabel="latency (ms)", title=title)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    save_figure(fig, path)

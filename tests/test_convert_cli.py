@@ -1,0 +1,127 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from _convert_helpers import digits, tamper, tiny_net
+from test_convert import _pruned_channel_model
+
+from tfbin import cli
+
+
+def run_cli(capsys, *argv):
+    """Runs `tfbin ARGV` in this process; returns (exit status, stdout, stderr)."""
+    try:
+        status = cli.main([str(a) for a in argv])
+    except SystemExit as exit:
+        status = exit.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    # Odd characters on purpose: nothing may pass a path through a shell.
+    directory = tmp_path_factory.mktemp("models") / "a dir with 'quotes' & $(x)"
+    directory.mkdir()
+    mbn = directory / "mbn 2x2's.keras"
+    tiny_net("mbn", 2, 2).save(mbn)
+    pruned = directory / "pruned.h5"
+    _pruned_channel_model().save(pruned)
+    return {"dir": directory, "mbn": mbn, "pruned": pruned}
+
+
+def written(directory):
+    return sorted(p.name for p in directory.iterdir() if p.suffix in (".tflite", ".part"))
+
+
+def test_convert_command_writes_lce_and_baselines_with_json(saved, tmp_path):
+    out = tmp_path / "out put" / "model.tflite"
+    out.parent.mkdir()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-m", "tfbin.cli", "convert", str(saved["mbn"]), "-o", str(out),
+         "--calibration", "digits", "--baseline", "float", "--baseline", "int8", "--json"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)  # stdout holds the JSON object and nothing else
+    assert summary["census"]["LceBconv2d"] == 8 and summary["float_fallbacks"] == []
+    assert summary["size_bytes"] == out.stat().st_size
+    assert summary["parity"]["argmax_agreement"] == 1.0
+    assert summary["parity"]["samples"] == 256
+    assert set(summary["baselines"]) == {"float", "int8"}
+    for kind in ("float", "int8"):
+        path = out.parent / f"model.{kind}.tflite"
+        assert summary["baselines"][kind]["output"] == str(path)
+        assert path.stat().st_size == summary["baselines"][kind]["size_bytes"]
+        assert "LceBconv2d" not in summary["baselines"][kind]["census"]
+    assert written(out.parent) == ["model.float.tflite", "model.int8.tflite", "model.tflite"]
+    assert "digits" in result.stderr
+
+
+def test_convert_prints_census_table(saved, tmp_path, capsys):
+    npy = tmp_path / "calibration.npy"
+    np.save(npy, digits().x_test[:100])
+    status, out, err = run_cli(capsys, "convert", saved["mbn"], "-o", tmp_path / "m.tflite", "--calibration", npy)
+    assert status == 0, err
+    assert "LceBconv2d" in out and "binary convolution" in out
+    assert "float fallbacks: none" in out and "over 100 samples" in out
+
+
+def test_float_fallback_fails_unless_allowed(saved, tmp_path, capsys):
+    out = tmp_path / "pruned.tflite"
+    status, _, err = run_cli(capsys, "convert", saved["pruned"], "-o", out)
+    assert status == 1
+    assert "pruned_conv" in err and "--allow-float-fallback" in err and "nothing was written" in err
+    assert "standard-normal" in err  # no calibration data: says real data judges better
+    assert written(tmp_path) == []
+    status, out_text, err = run_cli(capsys, "convert", saved["pruned"], "-o", out, "--allow-float-fallback")
+    assert status == 0, err
+    assert "float fallbacks: pruned_conv" in out_text and out.exists()
+
+
+def test_unfaithful_conversion_is_refused_and_nothing_written(saved, tmp_path, capsys, monkeypatch):
+    import larq_compute_engine as lce
+
+    from tfbin.convert import converter
+
+    real = lce.convert_keras_model
+    # A converter bug in miniature: one binary convolution's output scale has the wrong sign.
+    monkeypatch.setattr(
+        converter.lce, "convert_keras_model",
+        lambda model: tamper(real(model), "LceBconv2d", 2, lambda multiplier: -multiplier),
+    )
+    status, out, err = run_cli(
+        capsys, "convert", saved["mbn"], "-o", tmp_path / "bad.tflite", "--calibration", "digits", "--json"
+    )
+    assert status == 1
+    assert "disagrees with Keras" in err and "nothing was written" in err
+    failure = json.loads(out)
+    assert failure["parity"]["p90_rel_error"] > 0.05
+    assert written(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["no-such-model.keras", "-o", "{tmp}/m.tflite"], "does not exist"),
+        (["{tmp}/garbage.keras", "-o", "{tmp}/m.tflite"], "cannot load model"),
+        (["{mbn}", "-o", "{tmp}/missing dir/m.tflite"], "not a writable directory"),
+        (["{mbn}", "-o", "{tmp}"], "is a directory"),
+        (["{mbn}", "-o", "{tmp}/m.tflite", "--calibration", "{tmp}/wrong-shape.npy"], "shape (5, 3)"),
+        (["{mbn}", "-o", "{tmp}/m.tflite", "--calibration", "{tmp}/none.npy"], "no such file"),
+        (["{mbn}", "-o", "{tmp}/m.tflite", "--min-agreement", "1.5"], "--min-agreement"),
+        (["{mbn}", "-o", "{tmp}/m.tflite", "--baseline", "int4"], "--baseline"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_message(saved, tmp_path, capsys, args, message):
+    (tmp_path / "garbage.keras").write_bytes(b"not a model at all")
+    np.save(tmp_path / "wrong-shape.npy", np.zeros((5, 3), np.float32))
+    argv = [a.format(tmp=tmp_path, mbn=saved["mbn"]) for a in args]
+    status, out, err = run_cli(capsys, "convert", *argv)
+    assert status == 2
+    assert message in err
+    assert written(tmp_path) == []
