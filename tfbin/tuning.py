@@ -1,6 +1,6 @@
 """Search Bop's hyperparameters with Keras Tuner.
 
-PaBT (seed 000, S1 and Table 1) picks Adam's or AMSGrad's learning rate eta,
+PaBT (supplementary S1 and Table 1) picks Adam's or AMSGrad's learning rate eta,
 Bop's adaptivity rate phi (larq's `gamma`) and threshold tau, and the optimizer
 of the BatchNorm and scaling parameters, by search. A `SearchSpace` says which
 values to try and how eta and phi decay over the run; `PRESETS` holds the
@@ -258,7 +258,7 @@ PRESETS = {
         schedule="step",
         decay_period=0.2,
         decay_rate=0.1,
-        description="PaBT's CIFAR-10 grid (seed 000, S1): Adam, eta and phi x0.1 every fifth of the run",
+        description="PaBT's CIFAR-10 grid (PaBT supplementary, S1): Adam, eta and phi x0.1 every fifth of the run",
     ),
     "pabt-imagenet": SearchSpace(
         learning_rate=(1e-3, 2.5e-3),
@@ -268,7 +268,7 @@ PRESETS = {
         schedule="linear",
         final_learning_rate=(5e-6, 5e-8),
         final_gamma=(1e-6, 1e-8),
-        description="PaBT's ImageNet ranges (seed 000, S1): Adam or AMSGrad, eta and phi decayed linearly",
+        description="PaBT's ImageNet ranges (PaBT supplementary, S1): Adam or AMSGrad, eta and phi decayed linearly",
     ),
 }
 
