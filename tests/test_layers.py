@@ -11,6 +11,7 @@ import tensorflow as tf
 from tfbin import zoo
 from tfbin.layers import MAX_BASES, SCALING_MODES, MultiBaseConv2D
 from tfbin.optimizers import bop_optimizer
+from tfbin.quantizers import ShiftedSign, WeightBaseSign
 
 FILTERS = 4
 IN_CHANNELS = 3
@@ -74,6 +75,10 @@ def reference_output(layer, x):
     if layer.use_bias:
         out = out + layer.bias.numpy()
     return out
+
+
+def reference_bias(layer):
+    return layer.bias.numpy() if layer.use_bias else 0.0
 
 
 # parity with larq at one base each
@@ -227,6 +232,52 @@ def test_thresholds_and_scales_get_gradients():
     assert np.all(np.delete(gamma_grad.ravel(), 4) != 0)
 
 
+def naive_output(layer, x):
+    """The layer's formula as M x N separate convolutions of TensorFlow ops, for autodiff."""
+    filters = layer.filters
+    kernel = layer.kernel.latent_variable
+    pad = (layer.kernel_size[0] - 1) * layer.dilation_rate[0] // 2
+    out = 0.0
+    for m in range(layer.weight_bases):
+        base = WeightBaseSign()(kernel[..., m * filters : (m + 1) * filters])
+        for n in range(layer.activation_bases):
+            activation = ShiftedSign()(x - layer.thresholds[n])
+            if layer.padding == "same":
+                activation = tf.pad(
+                    activation, [(0, 0), (pad, pad), (pad, pad), (0, 0)], constant_values=layer.pad_values
+                )
+            coef = layer.mask[m, n]
+            if layer.has_operation_scaling:
+                coef = coef * layer.gamma[m, n]
+            if layer.has_base_scaling:
+                coef = coef * layer.alpha[m] * layer.beta[n]
+            out += coef * tf.nn.conv2d(activation, base, strides=layer.strides, padding="VALID")
+    return out + layer.bias if layer.use_bias else out
+
+
+@pytest.mark.parametrize("scaling", ["both", "none"])
+@pytest.mark.parametrize("bases", [(1, 1), (2, 3), (3, 2)], ids=str)
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_gradients_match_separate_convolutions(bases, scaling, padding):
+    layer = MultiBaseConv2D(
+        FILTERS, 3, weight_bases=bases[0], activation_bases=bases[1], scaling=scaling,
+        padding=padding, pad_values=1.0,
+    )
+    x = tf.constant(random_input() * 0.7)
+    layer.build(x.shape)
+    randomize(layer, seed=6, mask=partial_mask(*bases))
+    variables = [layer.kernel.latent_variable, *[w for w in layer.trainable_weights if w.name != layer.kernel.name]]
+    upstream = random_input(layer(x).shape, seed=7)
+    gradients = []
+    for forward in (layer, lambda inputs: naive_output(layer, inputs)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(forward(x) * upstream)
+        gradients.append(tape.gradient(loss, [x, *variables]))
+    for name, actual, expected in zip(["input"] + [v.name for v in variables], *gradients):
+        np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+
+
 def small_mbn_model(weight_bases=2, activation_bases=2, scaling="both", **kwargs):
     inputs = tf.keras.Input((6, 6, IN_CHANNELS))
     x = MultiBaseConv2D(
@@ -296,20 +347,26 @@ def test_importance_accumulates_in_training_only_and_skips_pruned_convolutions()
     assert np.all(after_two[mask == 0] == 0)
 
 
-def test_importance_is_the_taylor_score_of_each_convolution():
-    layer = MultiBaseConv2D(FILTERS, 3, weight_bases=2, activation_bases=2, scaling="operation")
+@pytest.mark.parametrize("scaling", SCALING_MODES)
+def test_importance_is_the_taylor_score_of_each_convolution(scaling):
+    layer = MultiBaseConv2D(FILTERS, 3, weight_bases=2, activation_bases=3, scaling=scaling)
     x = random_input()
     layer.build(x.shape)
-    randomize(layer, mask=[[1, 1], [0, 1]])
+    randomize(layer, mask=[[1, 1, 0], [0, 1, 1]])
     upstream = random_input((2, 5, 5, FILTERS), seed=9)
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(layer(x) * upstream)
-    gamma_grad = tape.gradient(loss, layer.gamma).numpy()
-    # For a convolution scaled by gamma_mn, sum dL/dz * z = gamma_mn * dL/dgamma_mn.
-    np.testing.assert_allclose(
-        layer.importance.numpy(), np.abs(layer.gamma.numpy() * gamma_grad) * layer.mask.numpy(),
-        rtol=1e-4, atol=1e-5,
-    )
+    tape.gradient(loss, layer.trainable_weights)
+    # |sum dL/dz * z| over each convolution's own output z, from the reference convs.
+    expected = np.zeros((2, 3))
+    full_mask = layer.mask.numpy()
+    for m, n in layer.live_pairs():
+        only = np.zeros((2, 3), np.float32)
+        only[m, n] = 1
+        layer.mask.assign(only)
+        expected[m, n] = abs(np.sum(upstream * (reference_output(layer, x) - reference_bias(layer))))
+    layer.mask.assign(full_mask)
+    np.testing.assert_allclose(layer.importance.numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
 # ABC-Net initialisation

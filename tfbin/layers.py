@@ -41,6 +41,31 @@ def _check_bases(name, value):
     return int(value)
 
 
+@tf.custom_gradient
+def _shift(x, thresholds):
+    """x - v_n for every threshold, channel c of base n at channel c * N + n.
+
+    The interleaving matches `MultiBaseConv2D._combined_kernel`. The gradient
+    is written out because TensorFlow's generic one for a broadcasting
+    subtraction with an unknown batch size spends an extra pass over the
+    activations (measured: a few percent of a ResNet-20 training step).
+    """
+    n = thresholds.shape[0]
+    input_axes = list(range(x.shape.rank))
+    if n == 1:
+        def grad(dy):
+            return dy, -tf.reshape(tf.reduce_sum(dy), (1,))
+
+        return x - thresholds, grad
+
+    def grad(dy):
+        per_base = tf.reshape(dy, tf.concat([tf.shape(x), [n]], 0))
+        return tf.reduce_sum(per_base, axis=-1), -tf.reduce_sum(per_base, axis=input_axes)
+
+    shifted = x[..., None] - thresholds
+    return tf.reshape(shifted, tf.concat([tf.shape(x)[:-1], [x.shape[-1] * n]], 0)), grad
+
+
 @register
 class MultiBaseConv2D(lq.layers.QuantConv2D):
     """Binary convolution with `weight_bases` x `activation_bases` binary convolutions.
@@ -59,6 +84,11 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
 
     The kernel variable holds the M weight bases stacked along the output
     axis, shape `(kh, kw, cin, M * filters)`, base m in `[..., m*filters:(m+1)*filters]`.
+
+    `lq.models.summary` sees the weight bases as 1-bit, but it does not know
+    about the N activation bases (its 1-bit MACs are those of one activation
+    base) and it lists the thresholds, scales, mask and importance as 32-bit
+    MACs. `tfbin.cost` counts the M x N live convolutions.
     """
 
     def __init__(
@@ -152,66 +182,75 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
 
     def coefficients(self):
         """The scale of every binary convolution, shape (N, M, filters); 0 where pruned."""
-        coef = tf.transpose(self.mask)[:, :, None]  # (N, M, 1)
-        if self.has_operation_scaling:
-            coef = coef * tf.transpose(self.gamma)[:, :, None]
-        if self.has_base_scaling:
-            coef = coef * self.alpha[None, :, :] * self.beta[:, None, None]
-        return coef * tf.ones((1, 1, self.filters))
+        coef = self._coefficients(self._operation_scales()) * tf.ones((1, 1, self.filters))
+        return tf.transpose(coef, (1, 0, 2))
 
-    def activation_base_inputs(self, inputs):
-        """The N shifted inputs x - v_n stacked on a new leading axis."""
-        return inputs[None] - tf.reshape(self.thresholds, (-1, 1, 1, 1, 1))
+    def _operation_scales(self):
+        # The factor of each (m, n) convolution that no other convolution
+        # shares: mask, times gamma with operation scaling. Shape (M, N).
+        if self.has_operation_scaling:
+            return self.mask * self.gamma
+        return tf.convert_to_tensor(self.mask)
+
+    def _coefficients(self, operation_scales):
+        # (M, N, 1), or (M, N, filters) with alpha per output channel.
+        coef = operation_scales[:, :, None]
+        if self.has_base_scaling:
+            coef = coef * self.alpha[:, None, :] * self.beta[None, :, None]
+        return coef
 
     def call(self, inputs):
-        n = self.activation_bases
-        shifted = self.activation_base_inputs(inputs)
-        # All N activation bases go through one convolution call with all M
-        # weight bases: bases stacked on the batch axis, weight bases on the
-        # output axis, so the M x N convolutions cost one kernel launch.
-        bases = self.input_quantizer(tf.reshape(shifted, tf.concat([[-1], tf.shape(inputs)[1:]], 0)))
+        bases = self.input_quantizer(_shift(inputs, tf.convert_to_tensor(self.thresholds)))
+        kernel = self._combined_kernel()
         if self._is_native_padding:
-            convolved = self._convolve(bases)
+            outputs = self.convolution_op(bases, kernel)
         else:
             bases = tf.pad(bases, self._get_padding_same(bases), constant_values=self.pad_values)
             with lq.utils.patch_object(self, "padding", "valid"):
-                convolved = self._convolve(bases)
-        out_shape = tf.shape(convolved)
-        per_conv = tf.reshape(
-            convolved,
-            tf.concat([[n, -1], out_shape[1:3], [self.weight_bases, self.filters]], 0),
-        )
-        contributions = self._track_importance(
-            per_conv * tf.reshape(self.coefficients(), (n, 1, 1, 1, self.weight_bases, self.filters))
-        )
-        outputs = tf.reduce_sum(contributions, axis=[0, 4])
+                outputs = self.convolution_op(bases, kernel)
         if self.use_bias:
             outputs = tf.nn.bias_add(outputs, self.bias)
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
 
-    def _convolve(self, bases):
-        with context.quantized_scope(True):
-            return self.convolution_op(bases, self.kernel)
+    def _combined_kernel(self):
+        """The real kernel that computes all M x N binary convolutions in one conv call.
 
-    def _track_importance(self, contributions):
+        A convolution is linear in its kernel, so sum_m c_mn conv(A_n, B_m) =
+        conv(A_n, sum_m c_mn B_m), and with the N activation bases stacked on
+        the channel axis, sum_n conv(A_n, K_n) is one convolution with the K_n
+        stacked on the kernel's input axis: N x the cost of one binary
+        convolution instead of M x N, and no M x N-sized activations.
+        """
+        m, n, filters = self.weight_bases, self.activation_bases, self.filters
+        kh, kw, in_channels = self.kernel.shape[:3]
+        with context.quantized_scope(True):
+            weight_bases = tf.reshape(self.kernel, (kh, kw, in_channels, m, 1, filters))
+        scales, weight_bases = self._track_importance(self._operation_scales(), weight_bases)
+        combined = tf.reduce_sum(weight_bases * self._coefficients(scales), axis=3)
+        return tf.reshape(combined, (kh, kw, in_channels * n, filters))
+
+    def _track_importance(self, operation_scales, weight_bases):
         # Identity forward; on the backward pass it adds the first-order Taylor
-        # estimate of each convolution's effect on the loss, |sum dL/dz * z|,
-        # to `importance`. Pruned convolutions contribute z = 0 and score 0.
+        # estimate of each binary convolution's effect on the loss,
+        # |s_mn * dL/ds_mn| for its own scale s_mn, to `importance`. Every
+        # output z_mn of the convolution is proportional to s_mn, so this is
+        # |sum dL/dz_mn * z_mn|; pruned convolutions have s = 0 and score 0.
+        # The weight bases pass through so the tap is on the gradient path
+        # even when no scale is trainable.
         importance = self.importance
 
         @tf.custom_gradient
-        def tap(z):
-            def grad(dz):
-                score = tf.abs(tf.reduce_sum(dz * z, axis=[1, 2, 3, 5]))  # (N, M)
-                update = importance.assign_add(tf.transpose(score))
+        def tap(scales, bases):
+            def grad(d_scales, d_bases):
+                update = importance.assign_add(tf.abs(scales * d_scales))
                 with tf.control_dependencies([update]):
-                    return tf.identity(dz)
+                    return tf.identity(d_scales), tf.identity(d_bases)
 
-            return tf.identity(z), grad
+            return (tf.identity(scales), tf.identity(bases)), grad
 
-        return tap(contributions)
+        return tap(operation_scales, weight_bases)
 
     # -- views used by pruning, the cost model and export -------------------
 
