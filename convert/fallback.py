@@ -20,7 +20,7 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["BinaryLayer", "binary_layers", "unmatched"]
+__all__ = ["BinaryLayer", "binary_layers", "is_one_bit", "unmatched"]
 
 # larq's sign functions, for layers built with a function rather than a Quantizer.
 _SIGN_FUNCTIONS = {"sign", "ste_sign", "approx_sign", "swish_sign", "magnitude_aware_sign"}
@@ -46,7 +46,7 @@ def _signature(kernel):
     return kernel.shape, canonical.astype(np.int8).tobytes()
 
 
-def _is_one_bit(quantizer):
+def is_one_bit(quantizer):
     if quantizer is None:
         return False
     if getattr(quantizer, "precision", None) == 1:
@@ -84,9 +84,9 @@ def _flatten(model):
 
 
 def _is_binary_layer(layer, kernel):
-    if not isinstance(layer, lq.layers.QuantConv2D) or not _is_one_bit(layer.input_quantizer):
+    if not isinstance(layer, lq.layers.QuantConv2D) or not is_one_bit(layer.input_quantizer):
         return False
-    if _is_one_bit(layer.kernel_quantizer):
+    if is_one_bit(layer.kernel_quantizer):
         return True
     # A kernel without a quantizer is binary when each output channel holds one
     # magnitude besides zeros (zeros being pruned weights): what strip() makes.

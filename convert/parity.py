@@ -10,10 +10,16 @@ agreement (counting a class that ties with Keras' top score as agreeing) and
 the per-sample relative error over a batch of realistic inputs, not the worst
 single element.
 
-Measured on digits nets of every (M, N) in {1,2,3}^2: faithful conversions give
-a 90th-percentile relative error of at most 3e-6 and full agreement; one
-binary convolution with a flipped filter channel gives at least 0.3, and
-sometimes full argmax agreement, which is why both figures are judged.
+The fixed tolerance (agreement >= 0.99, p90 relative error <= 0.05) comes
+from measurements: faithful conversions of digits nets of every (M, N) in
+{1,2,3}^2 give p90 errors of 3e-7 to 3e-6 and full agreement; one binary
+convolution with a sign-flipped output scale gives 0.3 or more, sometimes
+with full argmax agreement, which is why both figures are judged. Deep nets
+(ResNet-18 shapes) are chaotic at rounding level, so their outputs move by
+more than that even between two float orders of Keras itself: when the fixed
+tolerance fails, `tfbin.convert.rounding` measures that floor and the check
+allows up to `FLOOR_FACTOR` times it. Wrong conversions of those nets are
+still 3 to 14 times above the allowance (measured).
 
 ```python
 from tfbin.convert import measure_parity
@@ -25,30 +31,66 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["MIN_AGREEMENT", "MAX_P90_REL_ERROR", "TIE_TOLERANCE", "Parity", "measure_parity"]
+__all__ = [
+    "FLOOR_FACTOR",
+    "MAX_P90_REL_ERROR",
+    "MIN_AGREEMENT",
+    "TIE_TOLERANCE",
+    "Parity",
+    "measure_parity",
+]
 
 MIN_AGREEMENT = 0.99
 MAX_P90_REL_ERROR = 0.05
 # Two outputs closer than this (relative to the sample's largest output) are a tie.
 TIE_TOLERANCE = 1e-5
+# How far beyond the model's own rounding floor a conversion may disagree.
+FLOOR_FACTOR = 2.0
 
 
 @dataclasses.dataclass
 class Parity:
+    """Keras against TFLite outputs; the `floor_*` fields are Keras against itself under rounding noise.
+
+    The floor is None unless it was measured (only when the fixed tolerance fails).
+    """
+
     max_abs_diff: float
     argmax_agreement: float
     median_rel_error: float
     p90_rel_error: float
     samples: int
+    floor_agreement: float | None = None
+    floor_p90_rel_error: float | None = None
+
+    def allowed(self, min_agreement=MIN_AGREEMENT, max_p90_rel_error=MAX_P90_REL_ERROR):
+        """(least agreement, largest p90 relative error) allowed: the tolerance, widened by the floor."""
+        if self.floor_p90_rel_error is None:
+            return min_agreement, max_p90_rel_error
+        disagreement = max(1 - min_agreement, FLOOR_FACTOR * (1 - self.floor_agreement))
+        return 1 - disagreement, max(max_p90_rel_error, FLOOR_FACTOR * self.floor_p90_rel_error)
 
     def faithful(self, min_agreement=MIN_AGREEMENT, max_p90_rel_error=MAX_P90_REL_ERROR):
-        return self.argmax_agreement >= min_agreement and self.p90_rel_error <= max_p90_rel_error
+        agreement, rel_error = self.allowed(min_agreement, max_p90_rel_error)
+        return self.argmax_agreement >= agreement and self.p90_rel_error <= rel_error
 
     def describe(self):
-        return (
+        text = (
             f"max |keras - tflite| {self.max_abs_diff:.3g}, argmax agreement {self.argmax_agreement:.4f}, "
             f"relative error median {self.median_rel_error:.3g} / p90 {self.p90_rel_error:.3g} "
             f"over {self.samples} samples"
+        )
+        if self.floor_p90_rel_error is not None:
+            text += (
+                f"; Keras against itself under rounding noise: agreement {self.floor_agreement:.4f}, "
+                f"p90 {self.floor_p90_rel_error:.3g}"
+            )
+        return text
+
+    def with_floor(self, floor):
+        """This parity judged against `floor`, the Parity of Keras with itself under rounding noise."""
+        return dataclasses.replace(
+            self, floor_agreement=floor.argmax_agreement, floor_p90_rel_error=floor.p90_rel_error
         )
 
     def to_dict(self):

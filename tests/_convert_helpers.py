@@ -1,10 +1,12 @@
 """Small models, data and flatbuffer surgery shared by the convert/bench tests."""
 import functools
 
+import larq as lq
 import numpy as np
+import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 
-from tfbin import data, zoo
+from tfbin import cli, data, zoo
 from tfbin.convert.realistic import realistic_weights
 
 
@@ -41,3 +43,31 @@ def tamper(tflite, op_name, input_index, change):
         out[start : start + length] = values.astype(dtype).tobytes()
         return bytes(out)
     raise AssertionError(f"no {op_name} in the flatbuffer")
+
+
+def run_cli(capsys, *argv):
+    """Runs `tfbin ARGV` in this process; returns (exit status, stdout, stderr)."""
+    try:
+        status = cli.main([str(a) for a in argv])
+    except SystemExit as exit:
+        status = exit.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def pruned_channel_model():
+    """Two binary layers; the first has a pruned output channel left as zeros, so LCE keeps it float."""
+    inputs = tf.keras.Input((8, 8, 32))
+    x = lq.layers.QuantConv2D(
+        32, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign", use_bias=False, name="pruned_conv"
+    )(inputs)
+    x = tf.keras.layers.BatchNormalization(name="bn")(x)
+    x = lq.layers.QuantConv2D(
+        32, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip", use_bias=False, name="intact_conv",
+    )(x)
+    model = tf.keras.Model(inputs, tf.keras.layers.GlobalAveragePooling2D()(x), name="pruned")
+    kernel = np.sign(np.random.default_rng(0).standard_normal((3, 3, 32, 32))).astype(np.float32) * 0.5
+    kernel[..., 7] = 0.0  # a pruned output channel left as zeros
+    model.get_layer("pruned_conv").set_weights([kernel])
+    return model

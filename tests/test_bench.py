@@ -4,8 +4,7 @@ import stat
 
 import numpy as np
 import pytest
-from _convert_helpers import digits, tiny_net
-from test_convert_cli import run_cli
+from _convert_helpers import digits, run_cli, tiny_net
 
 from tfbin.convert import BenchmarkOutputError, baselines, convert, parse_benchmark_output, runner, time_tflite
 

@@ -5,20 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from _convert_helpers import digits, tamper, tiny_net
-from test_convert import _pruned_channel_model
-
-from tfbin import cli
-
-
-def run_cli(capsys, *argv):
-    """Runs `tfbin ARGV` in this process; returns (exit status, stdout, stderr)."""
-    try:
-        status = cli.main([str(a) for a in argv])
-    except SystemExit as exit:
-        status = exit.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+from _convert_helpers import digits, pruned_channel_model, run_cli, tamper, tiny_net
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +16,7 @@ def saved(tmp_path_factory):
     mbn = directory / "mbn 2x2's.keras"
     tiny_net("mbn", 2, 2).save(mbn)
     pruned = directory / "pruned.h5"
-    _pruned_channel_model().save(pruned)
+    pruned_channel_model().save(pruned)
     return {"dir": directory, "mbn": mbn, "pruned": pruned}
 
 

@@ -10,8 +10,7 @@ import sys
 import time
 
 import pytest
-from _convert_helpers import digits, tiny_net
-from test_convert_cli import run_cli
+from _convert_helpers import digits, run_cli, tiny_net
 
 from tfbin.convert import convert, remote
 
