@@ -1,0 +1,171 @@
+"""Deployment size and latency: BNN, MBN 2/2, MBN 3/3, PaBT-pruned, float and int8, side by side.
+
+For a ResNet-18-shaped net at 224x224 and a ResNet-20-shaped net at 32x32
+(`tfbin.zoo`), each variant is converted the way users deploy it (LCE through
+`tfbin.convert.convert`, parity checked; float and int8 TFLite through
+`tfbin.convert.baselines` from the BNN's architecture) and timed with the LCE
+interpreter on this host, one thread. Nets are untrained: BatchNorm and scales
+get trained-like values (`tfbin.convert.realistic`) so parity means something;
+latency and size do not depend on the weights. The PaBT row is the MBN 3/3 net
+with one live (m, n) binary convolution per layer, chosen at random per layer,
+as PaBT's pruning leaves it.
+
+    python benchmarks/deploy.py                    # a few minutes on 2 x86 cores
+    python benchmarks/deploy.py --runs 50 --large-runs 10 --threads 4
+
+LCE's optimized binary kernels are for ARMv8; on x86 it runs portable kernels,
+so binary rows are slower here than on a phone or a Raspberry Pi, while float
+and int8 use TFLite's optimized x86 kernels. Time the written files on a device
+with `tfbin bench --ssh` or `--adb` for deployment figures.
+
+Prints and saves a Markdown table (benchmarks/results/deploy.md by default).
+"""
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+import tfbin  # noqa: F401  (before TensorFlow)
+import tensorflow as tf
+
+from tfbin import zoo
+from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite, write_atomic
+from tfbin.convert.realistic import realistic_weights
+from tfbin.layers import MultiBaseConv2D
+
+NETS = {
+    # name: (builder, input shape, calibration samples)
+    "ResNet-18 @224": (zoo.resnet18, (224, 224, 3), 8),
+    "ResNet-20 @32": (zoo.resnet20, (32, 32, 3), 64),
+}
+VARIANTS = ("BNN", "MBN 2/2", "MBN 3/3", "PaBT 3/3 -> 1/1", "float", "int8")
+
+
+def _pabt_masks(model, seed):
+    """One live binary convolution per layer, (m, n) drawn at random: PaBT's end state."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, MultiBaseConv2D):
+            mask = np.zeros((layer.weight_bases, layer.activation_bases), np.float32)
+            mask[rng.integers(layer.weight_bases), rng.integers(layer.activation_bases)] = 1.0
+            layer.mask.assign(mask)
+    return model
+
+
+def _build(builder, shape, variant, x, seed):
+    tf.keras.utils.set_random_seed(seed)
+    if variant in ("BNN", "float", "int8"):
+        model = builder(input_shape=shape, conv="bnn")
+    else:
+        bases = 2 if variant == "MBN 2/2" else 3
+        model = builder(input_shape=shape, conv="mbn", weight_bases=bases, activation_bases=bases)
+        if variant.startswith("PaBT"):
+            _pabt_masks(model, seed)
+    return realistic_weights(model, x[:16], seed=seed)
+
+
+def measure(net, variant, args):
+    builder, shape, samples = NETS[net]
+    large = shape[0] > 64
+    x = np.random.default_rng(args.seed).standard_normal((samples, *shape)).astype(np.float32)
+    model = _build(builder, shape, variant, x, args.seed)
+    start = time.perf_counter()
+    if variant in ("float", "int8"):
+        result = baselines.baseline(variant, model, x)
+    else:
+        result = convert(model, calibration_data=x)
+    parity = result.parity
+    seconds = time.perf_counter() - start
+    runs = args.large_runs if large else args.runs
+    latency = time_tflite(result.tflite, threads=args.threads, warmup=1 if large else 3, runs=runs)
+    row = {
+        "net": net,
+        "variant": variant,
+        "size_bytes": result.size_bytes,
+        "census": result.census,
+        **flatbuffer_cost(result.tflite),
+        "median_ms": latency.median_ms,
+        "min_ms": latency.min_ms,
+        "runs": runs,
+        "argmax_agreement": parity.argmax_agreement,
+        "p90_rel_error": parity.p90_rel_error,
+        # int8 is compared with the float model but not held to a tolerance.
+        "allowed_p90": None if variant == "int8" else parity.allowed()[1],
+        "convert_s": seconds,
+    }
+    print(
+        f"{net:<15} {variant:<16} {row['size_bytes'] / 1e6:7.2f} MB {row['median_ms']:9.2f} ms "
+        f"(convert+parity {seconds:.0f} s, agreement {parity.argmax_agreement:.3f})",
+        flush=True,
+    )
+    return row
+
+
+def markdown(rows, args):
+    lines = [
+        "# Deployment: size and latency",
+        "",
+        f"`python benchmarks/deploy.py` on {platform.machine()} ({os.cpu_count()} cores), "
+        f"LCE interpreter, {args.threads} thread(s); median of {args.runs} runs "
+        f"({args.large_runs} for ResNet-18 @224). Untrained nets with trained-like BatchNorm; "
+        "float and int8 are the BNN's architecture with full-precision binary layers.",
+        "LCE runs portable (non-ARM) binary kernels on x86, so binary rows are slower here than on ARMv8 devices.",
+        "",
+        "| net | variant | LceBconv2d | other ops | bit-OPs (M) | FLOPs (M) | size (MB) | size / float "
+        "| median (ms) | latency / float | latency / BNN | argmax agreement | p90 rel. error (allowed) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for net in NETS:
+        group = {row["variant"]: row for row in rows if row["net"] == net}
+        fp32, bnn = group["float"], group["BNN"]
+        for variant in VARIANTS:
+            row = group[variant]
+            bconv = row["census"].get("LceBconv2d", 0)
+            other = sum(row["census"].values()) - bconv
+            allowed = "not held to one" if row["allowed_p90"] is None else f"<= {row['allowed_p90']:.2g}"
+            lines.append(
+                f"| {net} | {variant} | {bconv} | {other} | {row['bit_ops'] / 1e6:,.1f} | {row['flops'] / 1e6:,.1f} "
+                f"| {row['size_bytes'] / 1e6:.2f} | {row['size_bytes'] / fp32['size_bytes']:.3f} "
+                f"| {row['median_ms']:.2f} | {row['median_ms'] / fp32['median_ms']:.2f} "
+                f"| {row['median_ms'] / bnn['median_ms']:.2f} | {row['argmax_agreement']:.3f} "
+                f"| {row['p90_rel_error']:.2g} ({allowed}) |"
+            )
+    pabt = [row for row in rows if row["variant"].startswith("PaBT")]
+    lines += [
+        "",
+        "Parity is LCE (or TFLite) against Keras on the calibration inputs. Where a row's agreement is "
+        "below 0.99 or its error above 0.05, Keras itself moved that much under rounding noise (deep "
+        "binary nets flip signs at rounding level), and the allowance is twice that floor "
+        "(`tfbin.convert.parity`). int8 is post-training quantization: it differs by design.",
+        "PaBT rows have the BNN's binary ops plus one SUB per layer whose surviving activation base has a "
+        "nonzero threshold (sign(x - v)): "
+        + ", ".join(f"{row['net']}: {row['census'].get('SUB', 0)} SUB" for row in pabt) + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20, help="timed runs for ResNet-20 (default 20)")
+    parser.add_argument("--large-runs", type=int, default=5, help="timed runs for ResNet-18 (default 5)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "deploy.md"))
+    args = parser.parse_args(argv)
+    if min(args.runs, args.large_runs, args.threads) < 1:
+        parser.error("--runs, --large-runs and --threads must be >= 1")
+    rows = [measure(net, variant, args) for net in NETS for variant in VARIANTS]
+    table = markdown(rows, args)
+    print("\n" + table)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    write_atomic(args.out, table.encode())
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
