@@ -4,21 +4,37 @@
 from tfbin.convert import bench
 stats = bench.time_tflite(open("model.tflite", "rb").read(), threads=1)
 stats.median_ms
+bench.time_file("model.tflite").median_ms       # in a child process
 bench.parse_benchmark_output(text_printed_by_lce_benchmark_model).latency_ms
 ```
 """
 import dataclasses
+import os
 import re
+import signal
+import subprocess
+import sys
 
 import numpy as np
 
 from tfbin.convert import runner
 
-__all__ = ["BenchmarkOutputError", "Latency", "parse_benchmark_output", "time_tflite"]
+__all__ = [
+    "BenchmarkError",
+    "BenchmarkOutputError",
+    "Latency",
+    "parse_benchmark_output",
+    "time_file",
+    "time_tflite",
+]
 
 
 class BenchmarkOutputError(ValueError):
     """Benchmark output without the "Inference timings in us" line."""
+
+
+class BenchmarkError(RuntimeError):
+    """The benchmark could not run the model."""
 
 
 @dataclasses.dataclass
@@ -61,6 +77,31 @@ def time_tflite(tflite, threads=1, warmup=3, runs=20, seed=0):
         init_ms=timings["init_us"] / 1e3,
         first_ms=timings["first_us"] / 1e3,
     )
+
+
+def time_file(path, threads=1, warmup=3, runs=20, timeout=600.0):
+    """Times a `.tflite` file in a child process running `tfbin.convert.runner`.
+
+    A file that passes validation can still be corrupt enough to crash the
+    TFLite interpreter (TensorFlow's own interpreter too); in a child process
+    that is a BenchmarkError naming the file, not the end of the caller.
+    """
+    argv = [sys.executable, runner.__file__, os.path.abspath(path),
+            "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs)]
+    try:
+        result = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchmarkError(f"{path}: no result within {timeout:g} s") from None
+    if result.returncode < 0:
+        name = signal.Signals(-result.returncode).name
+        raise BenchmarkError(f"{path}: the TFLite interpreter crashed ({name}); the file is corrupt")
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-3:])
+        raise BenchmarkError(f"{path}: the TFLite interpreter cannot run it:\n{tail}")
+    return parse_benchmark_output(result.stdout, threads=threads)
 
 
 _NUMBER = r"([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"

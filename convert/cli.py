@@ -198,8 +198,9 @@ def _device(args):
     return None
 
 
-def _latencies(args, device, models):
-    from tfbin.convert import remote, time_tflite
+def _latencies(args, device):
+    from tfbin.convert import remote
+    from tfbin.convert.bench import BenchmarkError, time_file
 
     if device is not None:
         try:
@@ -210,11 +211,11 @@ def _latencies(args, device, models):
         except remote.RemoteError as error:
             _fail("bench", str(error), 1)
     latencies = []
-    for path, data in zip(args.files, models):
+    for path in args.files:
         try:
-            latencies.append(time_tflite(data, threads=args.threads, warmup=args.warmup, runs=args.runs))
-        except (RuntimeError, ValueError) as error:
-            _fail("bench", f"the TFLite interpreter cannot run {path!r}: {error}", 1)
+            latencies.append(time_file(path, args.threads, args.warmup, args.runs, timeout=args.timeout))
+        except BenchmarkError as error:
+            _fail("bench", str(error), 1)
     return latencies
 
 
@@ -224,7 +225,7 @@ def _bench(args):
 
     models = _read_models(args.files)
     device = _device(args)
-    latencies = _latencies(args, device, models)
+    latencies = _latencies(args, device)
     rows = [
         {
             "name": os.path.basename(path),
@@ -302,7 +303,7 @@ def add_cli(commands):
     bench.add_argument("--lce-benchmark", type=_checked(remote.check_device_path), metavar="PATH",
                        help="path of lce_benchmark_model on the device")
     bench.add_argument("--timeout", type=positive_float, default=600.0,
-                       help="seconds any one step on the device may take (default 600)")
+                       help="seconds any one step, here or on the device, may take (default 600)")
     bench.add_argument("--connect-timeout", type=positive_float, default=10.0,
                        help="seconds to reach the device (default 10)")
     bench.set_defaults(handler=_bench)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from _convert_helpers import digits, run_cli, tiny_net
 
-from tfbin.convert import BenchmarkOutputError, baselines, convert, parse_benchmark_output, runner, time_tflite
+from tfbin.convert import BenchmarkOutputError, baselines, bench, convert, parse_benchmark_output, runner, time_tflite
 
 # What lce_benchmark_model (TFLite's benchmark_model) prints, trimmed: a
 # recent build with percentiles, and an older one without.
@@ -123,6 +123,29 @@ def test_bad_files_exit_2_and_write_nothing(models, tmp_path, capsys):
         assert status == 2, name
         assert name in err and ("not a TFLite flatbuffer" in err or "truncated" in err or "cannot read" in err)
         assert out == "" and not plot.exists()
+
+
+def test_a_file_the_interpreter_cannot_run_is_a_clear_error(tmp_path, capsys):
+    import larq_compute_engine as lce
+    import tensorflow as tf
+
+    inputs = tf.keras.Input((4,))
+    python = tf.keras.layers.Lambda(lambda t: tf.ensure_shape(tf.numpy_function(lambda a: a, [t], tf.float32), (None, 4)))
+    path = tmp_path / "pyfunc.tflite"
+    path.write_bytes(lce.convert_keras_model(tf.keras.Model(inputs, python(inputs))))
+    status, out, err = run_cli(capsys, "bench", path, "--runs", "1")
+    assert status == 1 and "pyfunc.tflite: the TFLite interpreter cannot run it" in err and out == ""
+
+
+def test_an_interpreter_crash_is_a_clear_error(models, tmp_path, capsys, monkeypatch):
+    # Some corrupt files pass validation and crash TFLite's interpreter (TensorFlow's too);
+    # the host benchmark runs in a child process, here one that crashes like that.
+    _, paths = models
+    crasher = tmp_path / "crashing_runner.py"
+    crasher.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    monkeypatch.setattr(bench.runner, "__file__", str(crasher))
+    status, out, err = run_cli(capsys, "bench", paths[0])
+    assert status == 1 and "crashed (SIGSEGV); the file is corrupt" in err and paths[0].name in err
 
 
 @pytest.mark.parametrize(
