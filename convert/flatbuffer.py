@@ -150,6 +150,8 @@ def binary_filters(data):
         if name != "LceBconv2d":
             continue
         packed = _buffer_array(model, _input(model, op, 1), np.int32)
+        if packed is None:  # a filter computed at run time has no bits to compare
+            continue
         channels_in = int(_bconv_options(op)["channels_in"])
         bits = np.unpackbits(packed.view(np.uint8), axis=-1, bitorder="little")
         filters.append(1.0 - 2.0 * bits[..., :channels_in].astype(np.float32))
