@@ -72,3 +72,16 @@ def test_demo_end_to_end_writes_report_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "argmax" in result.stdout
     assert not [p for p in os.listdir(out) if p.endswith(".part")]
+
+
+def test_write_atomic_gives_plain_file_permissions_and_leaves_no_temporary(tmp_path):
+    from tfbin.convert import write_atomic
+
+    umask = os.umask(0o022)
+    try:
+        write_atomic(str(tmp_path / "out.json"), b"{}")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "out.json").read_bytes() == b"{}"
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o644
+    assert os.listdir(tmp_path) == ["out.json"]
