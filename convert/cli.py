@@ -15,6 +15,8 @@ import json
 import os
 import sys
 
+from tfbin.cli import load_model_or_exit, number, positive_float, positive_int
+
 __all__ = ["add_cli"]
 
 
@@ -23,34 +25,9 @@ def _fail(command, message, status):
     raise SystemExit(status)
 
 
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
-    return value
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
-
-
-def _port(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a TCP port (1-65535), got {text!r}")
-    return value
+_fraction = number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+_non_negative_int = number(int, lambda v: v >= 0, "an integer >= 0")
+_port = number(int, lambda v: 1 <= v <= 65535, "a TCP port (1-65535)")
 
 
 def _checked(check):
@@ -84,17 +61,6 @@ def baseline_path(output, kind):
 # -- tfbin convert ----------------------------------------------------------
 
 
-def _load_model(path):
-    import tensorflow as tf
-
-    if not os.path.exists(path):
-        _fail("convert", f"model {path!r} does not exist", 2)
-    try:
-        return tf.keras.models.load_model(path, compile=False)
-    except Exception as error:  # Keras raises assorted types for unreadable files
-        _fail("convert", f"cannot load model {path!r}: {str(error).splitlines()[0][:300]}", 2)
-
-
 def _convert_summary(model, output, conversion, baselines, note):
     from tfbin.convert import report
 
@@ -119,7 +85,7 @@ def _convert(args):
     from tfbin.convert import ConversionError, FloatFallbackError, ParityError, baselines, convert, write_atomic
     from tfbin.convert.calibration import calibration_inputs
 
-    model = _load_model(args.model)
+    model = load_model_or_exit(args.model, "convert")
     try:
         x, note = calibration_inputs(args.calibration, model.input_shape, args.samples, args.seed)
     except ValueError as error:
@@ -254,7 +220,6 @@ def _bench(args):
 
 def add_cli(commands):
     """Adds the `convert` and `bench` subcommands to the `tfbin` command's subparsers."""
-    from tfbin.cli import positive_float, positive_int
     from tfbin.convert import baselines, parity, remote
 
     convert = commands.add_parser(

@@ -85,3 +85,12 @@ def test_write_atomic_gives_plain_file_permissions_and_leaves_no_temporary(tmp_p
     assert (tmp_path / "out.json").read_bytes() == b"{}"
     assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o644
     assert os.listdir(tmp_path) == ["out.json"]
+
+
+def test_summary_of_a_file_that_is_not_a_model_is_a_clear_error(capsys, tmp_path):
+    junk = tmp_path / "junk.keras"
+    junk.write_text("not a model")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["summary", str(junk)])
+    assert exit_info.value.code == 2
+    assert "cannot load model" in capsys.readouterr().err

@@ -9,27 +9,26 @@ import os
 import sys
 import tempfile
 
-__all__ = ["main", "positive_int", "writable_dir"]
+__all__ = ["load_model_or_exit", "main", "number", "positive_float", "positive_int", "writable_dir"]
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def number(convert, accept, description):
+    """An argparse type: `convert(text)` if `accept` takes it, else an error naming `description`."""
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}")
+        return value
+
+    return parse
 
 
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+positive_int = number(int, lambda v: v >= 1, "a positive integer")
+positive_float = number(float, lambda v: v > 0, "a positive number")
 
 
 def writable_dir(text):
@@ -50,16 +49,28 @@ def _demo(args):
                   verbose=0 if args.quiet else 1, dataset=args.dataset, data_dir=args.data_dir)
 
 
+def load_model_or_exit(path, command):
+    """Loads a .keras, .h5 or SavedModel path, or exits 2 with an error saying why not."""
+    import tensorflow as tf
+
+    def fail(message):
+        print(f"tfbin {command}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    if not os.path.exists(path):
+        fail(f"model {path!r} does not exist")
+    try:
+        return tf.keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises assorted types for unreadable files
+        fail(f"cannot load model {path!r}: {str(error).splitlines()[0][:300]}")
+
+
 def _summary(args):
     import json
 
-    import tensorflow as tf
-
     from tfbin import cost
 
-    if not os.path.exists(args.model):
-        raise SystemExit(f"tfbin summary: error: model {args.model!r} does not exist")
-    model = tf.keras.models.load_model(args.model, compile=False)
+    model = load_model_or_exit(args.model, "summary")
     model_cost = cost.model_cost(model)
     print(json.dumps(model_cost.to_dict(), indent=2) if args.json else model_cost.table())
 
