@@ -20,10 +20,9 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["BinaryLayer", "binary_layers", "is_one_bit", "unmatched"]
+from tfbin.cost import flatten_layers, is_binary_layer
 
-# larq's sign functions, for layers built with a function rather than a Quantizer.
-_SIGN_FUNCTIONS = {"sign", "ste_sign", "approx_sign", "swish_sign", "magnitude_aware_sign"}
+__all__ = ["BinaryLayer", "binary_layers", "unmatched"]
 
 
 @dataclasses.dataclass
@@ -44,14 +43,6 @@ def _signature(kernel):
     first = flat[np.arange(len(flat)), np.argmax(flat != 0, axis=1)]
     canonical = flat * np.where(first == 0, 1, first)[:, None]
     return kernel.shape, canonical.astype(np.int8).tobytes()
-
-
-def is_one_bit(quantizer):
-    if quantizer is None:
-        return False
-    if getattr(quantizer, "precision", None) == 1:
-        return True
-    return getattr(quantizer, "__name__", None) in _SIGN_FUNCTIONS
 
 
 def _effective_kernel(layer):
@@ -75,26 +66,6 @@ def _problem(kernel):
     return None
 
 
-def _flatten(model):
-    for layer in model.layers:
-        if isinstance(layer, tf.keras.Model):
-            yield from _flatten(layer)
-        else:
-            yield layer
-
-
-def _is_binary_layer(layer, kernel):
-    if not isinstance(layer, lq.layers.QuantConv2D) or not is_one_bit(layer.input_quantizer):
-        return False
-    if is_one_bit(layer.kernel_quantizer):
-        return True
-    # A kernel without a quantizer is binary when each output channel holds one
-    # magnitude besides zeros (zeros being pruned weights): what strip() makes.
-    magnitudes = np.abs(kernel).reshape(len(kernel), -1)
-    top = magnitudes.max(axis=1, keepdims=True)
-    return bool(np.any(top > 0) and np.all((magnitudes == 0) | np.isclose(magnitudes, top, rtol=1e-6)))
-
-
 def binary_layers(model):
     """The layers that are 1-bit in both input and kernel, in model order.
 
@@ -103,11 +74,9 @@ def binary_layers(model):
     (zeros allowed: they are the pruned weights that make LCE fall back).
     """
     found = []
-    for layer in _flatten(model):
-        if not isinstance(layer, lq.layers.QuantConv2D):
-            continue
-        kernel = np.moveaxis(_effective_kernel(layer), -1, 0)
-        if _is_binary_layer(layer, kernel):
+    for layer in flatten_layers(model):
+        if isinstance(layer, lq.layers.QuantConv2D) and is_binary_layer(layer):
+            kernel = np.moveaxis(_effective_kernel(layer), -1, 0)
             found.append(BinaryLayer(layer.name, kernel, _problem(kernel)))
     return found
 

@@ -27,7 +27,7 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from tfbin.convert.fallback import is_one_bit
+from tfbin.cost import is_one_bit
 from tfbin.convert.parity import measure_parity
 from tfbin.export import rewrite
 

@@ -114,10 +114,11 @@ class ModelCost:
         return "\n".join(rows)
 
 
-def _flatten_layers(model):
+def flatten_layers(model):
+    """The layers of `model`, nested models expanded in place."""
     for layer in model.layers:
         if isinstance(layer, tf.keras.Model):
-            yield from _flatten_layers(layer)
+            yield from flatten_layers(layer)
         else:
             yield layer
 
@@ -127,20 +128,36 @@ def _output_pixels(layer):
     return int(np.prod(shape[1:-1])) if len(shape) > 2 else 1
 
 
-def _is_binary(quantizer):
-    return getattr(quantizer, "precision", None) == 1
+# larq's sign functions, for layers given a function rather than a Quantizer.
+_SIGN_FUNCTIONS = {"sign", "ste_sign", "approx_sign", "swish_sign", "magnitude_aware_sign"}
 
 
-def _has_binary_kernel(layer):
-    """A 1-bit kernel quantizer, or a kernel of +-scale per output channel.
-
-    The second is what `tfbin.export.strip` produces and what Larq Compute
-    Engine turns into a binary convolution.
-    """
-    if _is_binary(getattr(layer, "kernel_quantizer", None)):
+def is_one_bit(quantizer):
+    """A quantizer with `precision == 1`, or one of larq's sign functions."""
+    if quantizer is None:
+        return False
+    if getattr(quantizer, "precision", None) == 1:
         return True
-    kernel = np.abs(tf.keras.backend.get_value(layer.kernel)).reshape(-1, layer.kernel.shape[-1])
-    return bool(np.all(kernel > 0) and np.all(kernel == kernel[:1]))
+    return getattr(quantizer, "__name__", None) in _SIGN_FUNCTIONS
+
+
+def is_binary_layer(layer):
+    """A layer whose input and kernel are both 1-bit.
+
+    The kernel is 1-bit through a 1-bit kernel quantizer, or by its values:
+    one magnitude per output channel besides zeros, which is what
+    `tfbin.export.strip` produces and what Larq Compute Engine turns into a
+    binary convolution (zeros, e.g. pruned weights, make LCE fall back to a
+    float convolution; the converter reports that).
+    """
+    if not hasattr(layer, "kernel") or not is_one_bit(getattr(layer, "input_quantizer", None)):
+        return False
+    if is_one_bit(getattr(layer, "kernel_quantizer", None)):
+        return True
+    kernel = tf.keras.backend.get_value(getattr(layer.kernel, "latent_variable", layer.kernel))
+    magnitudes = np.abs(kernel).reshape(-1, kernel.shape[-1])
+    top = magnitudes.max(axis=0, keepdims=True)
+    return bool(np.any(top > 0) and np.all((magnitudes == 0) | np.isclose(magnitudes, top, rtol=1e-6)))
 
 
 def _kernel_macs(layer):
@@ -178,12 +195,7 @@ def layer_cost(layer):
         return _mbn_cost(layer)
     if not layer.weights:
         return None
-    binary = (
-        hasattr(layer, "kernel")
-        and _is_binary(getattr(layer, "input_quantizer", None))
-        and _has_binary_kernel(layer)
-    )
-    if binary:
+    if is_binary_layer(layer):
         kernel_size = int(np.prod(layer.kernel.shape))
         return LayerCost(
             name=layer.name,
@@ -206,6 +218,6 @@ def layer_cost(layer):
 
 def model_cost(model):
     """Per-layer and total cost of a built Keras model (nested models are flattened)."""
-    costs = [layer_cost(layer) for layer in _flatten_layers(model)]
+    costs = [layer_cost(layer) for layer in flatten_layers(model)]
     return ModelCost([cost for cost in costs if cost is not None])
 
