@@ -32,7 +32,8 @@ import tfbin  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
 from tfbin import zoo
-from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite, write_atomic
+from common import print_and_save
+from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite
 from tfbin.convert.realistic import realistic_weights
 from tfbin.layers import MultiBaseConv2D
 
@@ -160,10 +161,7 @@ def main(argv=None):
         parser.error("--runs, --large-runs and --threads must be >= 1")
     rows = [measure(net, variant, args) for net in NETS for variant in VARIANTS]
     table = markdown(rows, args)
-    print("\n" + table)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    write_atomic(args.out, table.encode())
-    print(f"wrote {args.out}")
+    print_and_save(table, args.out)
     return 0
 
 

@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from tfbin import callbacks, cost, data, demo, transfer
-from tfbin.convert import write_atomic
+from common import print_and_save
+from tfbin import callbacks, cost, data, demo
 
 ROWS = ("bnn_larq", "bnn_1x1", "mbn_2x2", "mbn_3x3", "pabt_taylor", "pabt_magnitude", "pabt_random")
 
@@ -93,10 +93,7 @@ def main(argv=None):
         per_seed = ", ".join(f"{a:.4f}" for a in accuracies)
         lines.append(f"| {row} | {mean:.4f} | {std:.4f} | {per_seed} | {bit_ops:,} |")
     table = "\n".join(lines) + "\n"
-    print("\n" + table)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    write_atomic(args.out, table.encode())
-    print(f"wrote {args.out}")
+    print_and_save(table, args.out)
     return 0
 
 

@@ -27,6 +27,7 @@ import larq as lq  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from common import print_and_save  # noqa: E402
 from tfbin import zoo  # noqa: E402
 from tfbin.optimizers import bop_optimizer  # noqa: E402
 
@@ -151,11 +152,10 @@ def main(argv=None):
     times = measure(args.batch, args.warmup, args.rounds, args.steps)
     rows, ratios = summarize(times)
     report = markdown(rows, ratios, args)
-    print(report)
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(report)
+        print_and_save(report, args.out)
+    else:
+        print(report)
     return 0
 
 

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfbin import zoo
+from tfbin.cost import flatten_layers
 from tfbin.layers import MAX_BASES, SCALING_MODES, MultiBaseConv2D
 from tfbin.optimizers import bop_optimizer
 from tfbin.quantizers import ShiftedSign, WeightBaseSign
@@ -524,14 +525,6 @@ def test_larq_summary_counts_weight_bases_as_one_bit():
     assert layer_profile.op_count("mac", precision=1) == kernel_size * 6 * 6
 
 
-def iter_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, tf.keras.Model):
-            yield from iter_layers(layer)
-        else:
-            yield layer
-
-
 @pytest.mark.parametrize("conv", zoo.CONV_KINDS)
 def test_zoo_models_have_no_lambda_layers(conv):
     mbn_kwargs = dict(weight_bases=2, activation_bases=2) if conv == "mbn" else {}
@@ -541,7 +534,7 @@ def test_zoo_models_have_no_lambda_layers(conv):
         zoo.resnet18(input_shape=(32, 32, 3), num_classes=10, width=4, conv=conv, **mbn_kwargs),
     ]
     for model in models:
-        assert not [layer.name for layer in iter_layers(model) if isinstance(layer, tf.keras.layers.Lambda)]
+        assert not [layer.name for layer in flatten_layers(model) if isinstance(layer, tf.keras.layers.Lambda)]
         assert '"Lambda"' not in model.to_json()
         if conv == "mbn":
-            assert any(isinstance(layer, MultiBaseConv2D) for layer in iter_layers(model))
+            assert any(isinstance(layer, MultiBaseConv2D) for layer in flatten_layers(model))

@@ -332,22 +332,8 @@ def _cifar_dataset(builder, batch_size, image_size, seed, augment):
         image = tf.image.stateless_random_flip_left_right(image, flip_seed)
         return preprocess(image, label)
 
-    train = _read_split(builder, "train", shuffle_files=True, seed=seed)
-    test = _read_split(builder, "test")
-    return Dataset(
-        train=_train_pipeline(
-            train,
-            batch_size,
-            seed,
-            _SHUFFLE_BUFFER,
-            _train_fn(augment, augment_fn, preprocess),
-        ),
-        test=_test_pipeline(test, batch_size, preprocess),
-        num_classes=builder.info.features["label"].num_classes,
-        input_shape=(size, size, 3),
-        train_size=_split_size(builder, "train"),
-        test_size=_split_size(builder, "test"),
-    )
+    return _tfds_dataset(builder, "test", size, batch_size, seed, _train_fn(augment, augment_fn, preprocess),
+                         preprocess)
 
 
 def _random_resized_crop(jpeg, size, seed):
@@ -393,22 +379,20 @@ def _imagenet_dataset(builder, batch_size, image_size, seed, augment):
 
     # Images stay JPEG bytes until after the shuffle buffer, which would hold
     # several GB more as decoded pixels.
-    decoders = {"image": tfds.decode.SkipDecoding()}
-    train = _read_split(
-        builder, "train", shuffle_files=True, seed=seed, decoders=decoders
-    )
-    test = _read_split(builder, "validation", decoders=decoders)
+    return _tfds_dataset(builder, "validation", image_size, batch_size, seed,
+                         _train_fn(augment, augment_fn, preprocess), preprocess,
+                         decoders={"image": tfds.decode.SkipDecoding()})
+
+
+def _tfds_dataset(builder, test_split, size, batch_size, seed, train_fn, preprocess, decoders=None):
+    """The `Dataset` of a prepared TFDS builder: its train split and `test_split`."""
+    train = _read_split(builder, "train", shuffle_files=True, seed=seed, decoders=decoders)
+    test = _read_split(builder, test_split, decoders=decoders)
     return Dataset(
-        train=_train_pipeline(
-            train,
-            batch_size,
-            seed,
-            _SHUFFLE_BUFFER,
-            _train_fn(augment, augment_fn, preprocess),
-        ),
+        train=_train_pipeline(train, batch_size, seed, _SHUFFLE_BUFFER, train_fn),
         test=_test_pipeline(test, batch_size, preprocess),
         num_classes=builder.info.features["label"].num_classes,
-        input_shape=(image_size, image_size, 3),
+        input_shape=(size, size, 3),
         train_size=_split_size(builder, "train"),
-        test_size=_split_size(builder, "validation"),
+        test_size=_split_size(builder, test_split),
     )
