@@ -22,6 +22,9 @@ def _route_tf_keras_to_keras2():
     # on tf-keras.
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     if "tensorflow" not in sys.modules:
+        # TensorFlow's C++ start-up chatter (CUDA stubs, oneDNN notes) buries
+        # tfbin's own output; a value the user set is kept.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return
     import tensorflow as tf
 

@@ -114,10 +114,10 @@ def build_parser():
 
 
 def main(argv=None):
-    # TensorFlow's C++ start-up chatter hides the output people came for.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tfbin  # noqa: F401  (routes tf.keras to Keras 2 before TensorFlow loads)
+    import tensorflow as tf
 
+    # AutoGraph's notes about larq internals are not for the command's users.
+    tf.get_logger().setLevel("ERROR")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
