@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from tfbin.layers import MultiBaseConv2D
 
-__all__ = ["LayerCost", "ModelCost", "model_cost"]
+__all__ = ["LayerCost", "ModelCost", "flatten_layers", "is_binary_layer", "is_one_bit", "layer_cost", "model_cost"]
 
 
 @dataclasses.dataclass
