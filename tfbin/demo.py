@@ -168,13 +168,14 @@ def run_demo(epochs=12, width=32, seed=0, out=None, verbose=1, models=DEMO_MODEL
                                        callbacks=extra_callbacks, **model_kwargs)
         rows.append(measure(name, model, loaded))
     report = {"dataset": dataset, "epochs": epochs, "width": width, "seed": seed, "models": rows}
-    if "pabt_3x3_to_1x1" in rows_spec:
-        report["pabt_phases"] = dict(zip(("start_epoch", "end_epoch"), pabt_phases(epochs)))
+    phases = pabt_phases(epochs) if "pabt_3x3_to_1x1" in rows_spec else None
+    if phases:
+        report["pabt_phases"] = dict(zip(("start_epoch", "end_epoch"), phases))
     if verbose:
         print("\n" + format_table(rows))
     if out is not None:
         os.makedirs(out, exist_ok=True)
-        plots.plot_training_curves(histories, os.path.join(out, "training_curves.png"))
+        plots.plot_training_curves(histories, os.path.join(out, "training_curves.png"), pruning_epochs=phases)
         write_atomic(os.path.join(out, "report.json"), json.dumps(report, indent=2).encode())
         if verbose:
             print(f"\nwrote {os.path.join(out, 'report.json')} and training_curves.png")

@@ -20,12 +20,19 @@ def save_figure(fig, path):
     write_atomic(os.fspath(path), buffer.getvalue())
 
 
-def plot_training_curves(histories, path):
+def plot_training_curves(histories, path, pruning_epochs=None):
     """Accuracy and loss per epoch, train (dashed) and test (solid), one colour per model.
 
-    `histories` maps a model name to a Keras `History.history` dict.
+    `histories` maps a model name to a Keras `History.history` dict. With
+    `pruning_epochs` = (start_epoch, end_epoch), 0-based as `PruneToBinary`
+    takes them, the pruning phase is shaded.
     """
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    if pruning_epochs is not None:
+        start, end = pruning_epochs
+        for ax in (acc_ax, loss_ax):
+            # Epoch e (1-based on the axis) trains between e - 0.5 and e + 0.5.
+            ax.axvspan(start + 0.5, end + 0.5, color="0.9", label="PaBT pruning")
     for i, (name, history) in enumerate(histories.items()):
         colour = f"C{i}"
         epochs = range(1, len(history["loss"]) + 1)
