@@ -55,7 +55,7 @@ def test_environment_variable_is_set_after_import():
 def test_saved_model_loads_in_a_fresh_process_after_import_tfbin(tmp_path):
     import numpy as np
 
-    from tfbin import callbacks, zoo  # noqa: F401
+    from tfbin import zoo
 
     model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=2)
     x = np.random.default_rng(0).standard_normal((4, 8, 8, 1)).astype("float32")

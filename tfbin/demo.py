@@ -115,10 +115,10 @@ def _calibration_batch(test, limit=CALIBRATION_SAMPLES):
     return np.concatenate(images)[:limit]
 
 
-def measure(name, model, dataset, export_model=None):
+def measure(name, model, dataset):
     """The report row of a trained model: accuracy, cost, LCE size, parity and latency."""
     _, accuracy = model.evaluate(dataset.test, verbose=0)
-    conversion = convert(export_model or model, calibration_data=_calibration_batch(dataset.test))
+    conversion = convert(model, calibration_data=_calibration_batch(dataset.test))
     model_cost = cost.model_cost(model)
     return {
         "name": name,
