@@ -91,18 +91,49 @@ def _stripped_conv(layer, name, kernel, threshold, bias):
     return conv
 
 
-def _strip_multi_base(layer):
+def _foldable_batch_norm(layer):
+    """The BatchNormalization that alone reads `layer`'s output, when it can fold into it."""
+    if len(layer._inbound_nodes) != 1 or len(layer._outbound_nodes) != 1:
+        return None
+    consumer = layer._outbound_nodes[0].layer
+    if (
+        not isinstance(consumer, tf.keras.layers.BatchNormalization)
+        or list(consumer.axis) not in ([3], [-1])
+        or layer.activation is not tf.keras.activations.linear
+    ):
+        return None
+    return consumer
+
+
+def _batch_norm_affine(bn):
+    """(scale, shift) per channel of an inference-mode BatchNormalization."""
+    scale = tf.keras.backend.get_value(bn.gamma) if bn.scale else 1.0
+    shift = tf.keras.backend.get_value(bn.beta) if bn.center else 0.0
+    inv_std = 1.0 / np.sqrt(tf.keras.backend.get_value(bn.moving_variance) + bn.epsilon)
+    scale = scale * inv_std
+    return scale, shift - tf.keras.backend.get_value(bn.moving_mean) * scale
+
+
+def _strip_multi_base(layer, batch_norm=None):
     pairs = layer.live_pairs()
     if not pairs:
         raise ValueError(f"{layer.name}: every binary convolution is pruned; nothing to export")
     coefficients = tf.keras.backend.get_value(layer.coefficients())  # (N, M, F)
     thresholds = tf.keras.backend.get_value(layer.thresholds)
     bias = tf.keras.backend.get_value(layer.bias) if layer.use_bias else None
+    if batch_norm is not None:
+        # BN(sum_i conv_i + b) = sum_i conv_i * s + (b s + t): each kernel stays
+        # +-scale per channel, so LCE still makes LceBconv2d ops, and the
+        # elementwise multiply and add of the BatchNormalization disappear.
+        scale, shift = _batch_norm_affine(batch_norm)
+        coefficients = coefficients * scale
+        bias = (0.0 if bias is None else bias) * scale + shift
     convs = []
     for i, (m, n) in enumerate(pairs):
         kernel = (layer.weight_base(m) * coefficients[n, m]).astype(np.float32)
         name = layer.name if len(pairs) == 1 else f"{layer.name}_w{m}a{n}"
-        convs.append(_stripped_conv(layer, name, kernel, thresholds[n], bias if i == 0 else None))
+        first_bias = None if bias is None or i else np.asarray(bias, np.float32)
+        convs.append(_stripped_conv(layer, name, kernel, thresholds[n], first_bias))
     add = tf.keras.layers.Add(name=f"{layer.name}_sum") if len(convs) > 1 else None
     activation = (
         tf.keras.layers.Activation(layer.activation, name=f"{layer.name}_activation")
@@ -122,8 +153,20 @@ def strip(model):
     """A copy of `model` in which every `MultiBaseConv2D` is plain larq `QuantConv2D`s.
 
     The copy computes the same function (up to float rounding) and contains
-    only the live binary convolutions.
+    only the live binary convolutions. A BatchNormalization that alone reads
+    a layer with several live convolutions is folded into their kernels and
+    bias (LCE folds it by itself after a single binary convolution).
     """
-    return rewrite(
-        model, lambda layer: _strip_multi_base(layer) if isinstance(layer, MultiBaseConv2D) else None
-    )
+    folded = set()
+
+    def replace(layer):
+        if isinstance(layer, MultiBaseConv2D):
+            batch_norm = _foldable_batch_norm(layer) if len(layer.live_pairs()) > 1 else None
+            if batch_norm is not None:
+                folded.add(id(batch_norm))
+            return _strip_multi_base(layer, batch_norm)
+        if id(layer) in folded:
+            return lambda inputs, **kwargs: inputs
+        return None
+
+    return rewrite(model, replace)
