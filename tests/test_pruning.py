@@ -67,6 +67,15 @@ def test_end_beyond_planned_epochs_fails_at_train_begin(digits):
         model.fit(x, y, epochs=3, callbacks=[callbacks.PruneToBinary(1, 5)], verbose=0)
 
 
+def test_step_pruning_needs_a_known_epoch_length(digits):
+    x, y, _ = digits
+    model = mbn_model()
+    unknown_length = tf.data.Dataset.from_tensor_slices((x, y)).batch(64).filter(lambda a, b: True)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        model.fit(unknown_length, epochs=3, verbose=0,
+                  callbacks=[callbacks.PruneToBinary(1, 2, frequency="step")])
+
+
 def test_model_without_multi_base_layers_fails_at_train_begin(digits):
     x, y, _ = digits
     model = zoo.digits_resnet(width=8, conv="bnn")

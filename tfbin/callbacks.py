@@ -98,6 +98,11 @@ class PruneToBinary(tf.keras.callbacks.Callback):
             raise ValueError(
                 f"PruneToBinary: model {self.model.name!r} has no MultiBaseConv2D layer to prune"
             )
+        if self.frequency == "step" and not self.params.get("steps"):
+            raise ValueError(
+                "PruneToBinary: frequency='step' needs the number of steps per epoch; "
+                "pass steps_per_epoch to fit (the dataset's size is unknown)"
+            )
         epochs = self.params.get("epochs")
         if epochs is not None and self.end_epoch > epochs:
             raise ValueError(
@@ -111,7 +116,7 @@ class PruneToBinary(tf.keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.frequency == "step" and batch % self.update_every == 0:
-            steps = self.params.get("steps") or 1
+            steps = self.params["steps"]
             self._prune(time=self._epoch + batch / steps, event=self._epoch * steps + batch)
 
     def on_epoch_end(self, epoch, logs=None):
