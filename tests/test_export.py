@@ -1,26 +1,19 @@
-import numpy as np
-import tensorflow as tf
-
 import larq as lq
+import numpy as np
+from _convert_helpers import digits
+
 from tfbin import convert, export, layers, zoo
 from tfbin.convert.parity import measure_parity
+from tfbin.convert.realistic import realistic_weights
 
 
-def trained_like(model, seed=0):
+def trained_like(model):
     """BatchNorm statistics and scales as after training, so sums rarely tie at zero."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, tf.keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.3, beta.shape),
-                               rng.normal(0, 0.5, mean.shape), rng.uniform(0.5, 2, var.shape) * 50])
-        if isinstance(layer, layers.MultiBaseConv2D):
-            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape))
-    return model
+    return realistic_weights(model, digits().x_train[:256], seed=0)
 
 
 def x_digits(n=128):
-    return np.random.default_rng(1).standard_normal((n, 8, 8, 1)).astype(np.float32)
+    return digits().x_test[:n]
 
 
 def test_batch_norm_after_several_live_convolutions_folds_into_them():
