@@ -1,7 +1,7 @@
 import re
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 version = re.search(
     r'__version__ = "([^"]+)"', Path("tfbin/__init__.py").read_text()
@@ -20,7 +20,7 @@ setup(
     # zoo/ and convert/ live at the top of the repository but belong to the
     # tfbin namespace: a top-level package called `zoo` or `convert` would
     # collide with other distributions.
-    packages=["tfbin", "tfbin.zoo", "tfbin.convert"],
+    packages=[*find_packages(include=["tfbin", "tfbin.*"]), "tfbin.zoo", "tfbin.convert"],
     package_dir={"tfbin": "tfbin", "tfbin.zoo": "zoo", "tfbin.convert": "convert"},
     # The set below is the one that installs with `pip check` clean; larq
     # needs numpy<2 and TensorFlow 2.16 needs tf-keras for Keras-2 code.
