@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from tensorflow_datasets.core.utils import gcs_utils
 
 from tfbin.data import (
     DATASETS,
@@ -293,7 +292,7 @@ def test_imagenet_is_prepared_from_manual_dir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def network_attempts(monkeypatch):
-    """Records every connection, name lookup and TFDS GCS check."""
+    """Records every connection and name lookup (any of which would mean a download was tried)."""
     attempts = []
 
     def record(what):
@@ -306,7 +305,6 @@ def network_attempts(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", record("connect"))
     monkeypatch.setattr(socket.socket, "connect_ex", record("connect_ex"))
     monkeypatch.setattr(socket, "getaddrinfo", record("getaddrinfo"))
-    monkeypatch.setattr(gcs_utils, "exists", record("gcs exists"))
     return attempts
 
 
@@ -330,7 +328,6 @@ def test_unprepared_dataset_is_reported_not_downloaded(
         )
     assert network_attempts == []
     assert list(tmp_path.rglob("*")) == []
-    assert gcs_utils._is_gcs_disabled is False  # restored after loading
 
 
 def test_imagenet_manual_dir_without_archives(tmp_path, network_attempts):

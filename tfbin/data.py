@@ -19,7 +19,6 @@ print(images.shape, labels.shape)  # (32, 32, 32, 1) (32,)
 
 import contextlib
 import dataclasses
-import numbers
 import os
 
 import numpy as np
@@ -29,7 +28,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from tensorflow_datasets.core.utils import gcs_utils
 
-DATASETS = ("digits", "cifar10", "cifar100", "imagenet2012")
+from tfbin.choices import DATASETS
+from tfbin.validation import check_fraction, check_int, check_one_of
 
 # Per-channel statistics of the training images, pixels scaled to [0, 1].
 _CIFAR_STATS = {
@@ -72,17 +72,9 @@ class Dataset:
     test_size: int | None
 
 
-def _is_int(value):
-    # bool is an int subclass, but `image_size=True` is a mistake, not a 1.
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_image_size(image_size):
-    if not _is_int(image_size) or image_size < 8:
-        raise ValueError(
-            f"image_size must be an int >= 8 (8 is the native digits size, 32 "
-            f"fits CIFAR-shaped models); got {image_size!r}"
-        )
+    # 8 is the native digits size; 32 fits CIFAR-shaped models.
+    check_int("image_size", image_size, minimum=8)
 
 
 def digits_arrays(image_size=8, test_fraction=0.3, seed=0):
@@ -94,13 +86,7 @@ def digits_arrays(image_size=8, test_fraction=0.3, seed=0):
     test images leaks into training.
     """
     _check_image_size(image_size)
-    if isinstance(test_fraction, bool) or not (
-        isinstance(test_fraction, numbers.Real) and 0 < test_fraction < 1
-    ):
-        raise ValueError(
-            f"test_fraction must be a number strictly between 0 and 1; "
-            f"got {test_fraction!r}"
-        )
+    check_fraction("test_fraction", test_fraction, include_zero=False)
     digits = load_digits()
     images = digits.images.astype(np.float32)[..., np.newaxis]
     if image_size != 8:
@@ -152,10 +138,8 @@ def load_dataset(
         ValueError: an unknown `name` or a bad argument.
         DatasetUnavailableError: the TFDS dataset is not prepared locally.
     """
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
-    if not _is_int(batch_size) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    check_one_of("name", name, DATASETS)
+    check_int("batch_size", batch_size, minimum=1)
     if image_size is not None:
         _check_image_size(image_size)
     if name == "digits":
@@ -263,17 +247,16 @@ def _unavailable(builder, detail=""):
         how = (
             f"ImageNet cannot be downloaded automatically. Put "
             f"{' and '.join(_IMAGENET_ARCHIVES)} (from https://image-net.org) in "
-            f"a folder and pass manual_dir=FOLDER (--manual-dir FOLDER): it is "
-            f"then prepared into the data dir once, with no internet needed. Or "
-            f"prepare it elsewhere with `tfds build imagenet2012 --manual_dir "
-            f"FOLDER --data_dir DIR`, copy DIR here and pass data_dir=DIR "
-            f"(--data-dir DIR)."
+            f"a folder and pass manual_dir=FOLDER: it is then prepared into the "
+            f"data dir once, with no internet needed. Or prepare it elsewhere "
+            f"with `tfds build imagenet2012 --manual_dir FOLDER --data_dir DIR`, "
+            f"copy DIR here and pass data_dir=DIR."
         )
     else:
         how = (
             f"Prepare it on a machine with internet access with `tfds build "
             f"{builder.name} --data_dir DIR`, copy DIR to this machine and pass "
-            f"data_dir=DIR (--data-dir DIR)."
+            f"data_dir=DIR."
         )
     return DatasetUnavailableError(
         f"{builder.name} is not prepared in the data dir {builder.data_dir_root} "

@@ -26,19 +26,12 @@ from larq import context
 from tfbin.initializers import RandomSign
 from tfbin.quantizers import ShiftedSign, WeightBaseSign
 from tfbin.registry import register
+from tfbin.validation import check_int, check_number, check_one_of
 
 __all__ = ["MultiBaseConv2D", "SCALING_MODES", "MAX_BASES"]
 
 SCALING_MODES = ("none", "base", "operation", "both")
 MAX_BASES = 8
-
-
-def _check_bases(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
-        1 <= value <= MAX_BASES
-    ):
-        raise ValueError(f"{name} must be an int in 1..{MAX_BASES}, got {value!r}")
-    return int(value)
 
 
 @tf.custom_gradient
@@ -89,6 +82,19 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
     about the N activation bases (its 1-bit MACs are those of one activation
     base) and it lists the thresholds, scales, mask and importance as 32-bit
     MACs. `tfbin.cost` counts the M x N live convolutions.
+
+    ```python
+    import tfbin
+    import tensorflow as tf
+
+    inputs = tf.keras.Input((8, 8, 16))
+    y = tfbin.layers.MultiBaseConv2D(32, 3, weight_bases=3, activation_bases=2, padding="same",
+                                     pad_values=1.0, use_bias=False)(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.BatchNormalization()(y))
+    layer = model.layers[1]
+    layer.live_pairs()          # the 6 live (m, n) binary convolutions
+    layer.weight_base(0).shape  # (3, 3, 16, 32), entries +-1
+    ```
     """
 
     def __init__(
@@ -106,15 +112,11 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
         kernel_constraint="weight_clip",
         **kwargs,
     ):
-        self.weight_bases = _check_bases("weight_bases", weight_bases)
-        self.activation_bases = _check_bases("activation_bases", activation_bases)
-        if scaling not in SCALING_MODES:
-            raise ValueError(f"scaling must be one of {', '.join(SCALING_MODES)}; got {scaling!r}")
-        if not threshold_spread >= 0:
-            raise ValueError(f"threshold_spread must be >= 0, got {threshold_spread!r}")
-        self.scaling = scaling
+        self.weight_bases = check_int("weight_bases", weight_bases, 1, MAX_BASES)
+        self.activation_bases = check_int("activation_bases", activation_bases, 1, MAX_BASES)
+        self.scaling = check_one_of("scaling", scaling, SCALING_MODES)
         self.alpha_per_channel = bool(alpha_per_channel)
-        self.threshold_spread = float(threshold_spread)
+        self.threshold_spread = check_number("threshold_spread", threshold_spread, minimum=0)
         super().__init__(
             filters,
             kernel_size,

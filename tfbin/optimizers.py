@@ -18,22 +18,10 @@ import numbers
 import larq as lq
 import tensorflow as tf
 
+from tfbin.choices import OPTIMIZERS, SCHEDULES
+from tfbin.validation import check_int, check_number, check_one_of
+
 __all__ = ["OPTIMIZERS", "SCHEDULES", "bop_optimizer", "schedule"]
-
-OPTIMIZERS = ("adam", "amsgrad")
-SCHEDULES = ("constant", "step", "linear")
-
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return value
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not value > 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def schedule(initial, kind="constant", steps_per_epoch=None, epochs=None, decay_every=None,
@@ -44,22 +32,21 @@ def schedule(initial, kind="constant", steps_per_epoch=None, epochs=None, decay_
     - "step": `initial * decay_rate ** k` after k * `decay_every` epochs.
     - "linear": from `initial` down to `final` over `epochs` epochs.
     """
-    _positive(name, initial)
-    if kind not in SCHEDULES:
-        raise ValueError(f"{name} schedule must be one of {', '.join(SCHEDULES)}; got {kind!r}")
+    check_number(name, initial, positive=True)
+    check_one_of(f"{name} schedule", kind, SCHEDULES)
     if kind == "constant":
         return initial
-    _positive_int("steps_per_epoch", steps_per_epoch)
+    check_int("steps_per_epoch", steps_per_epoch, minimum=1)
     if kind == "step":
-        _positive_int("decay_every", decay_every)
-        _positive("decay_rate", decay_rate)
+        check_int("decay_every", decay_every, minimum=1)
+        check_number("decay_rate", decay_rate, positive=True)
         # Optimizers evaluate schedules at their update count before the
         # update, so with staircase decay the first step of epoch K already
         # uses the decayed value.
         return tf.keras.optimizers.schedules.ExponentialDecay(
             initial, decay_steps=decay_every * steps_per_epoch, decay_rate=decay_rate, staircase=True
         )
-    _positive_int("epochs", epochs)
+    check_int("epochs", epochs, minimum=1)
     if final is None or not 0 <= final <= initial:
         raise ValueError(f"final {name} must be between 0 and the initial {initial}, got {final!r}")
     return tf.keras.optimizers.schedules.PolynomialDecay(
@@ -91,9 +78,8 @@ def bop_optimizer(
             epochs, for both eta and gamma) or "linear" (eta and gamma decay
             linearly to final_learning_rate and final_gamma over `epochs`).
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
-    _positive("threshold", threshold)
+    check_one_of("optimizer", optimizer, OPTIMIZERS)
+    check_number("threshold", threshold, positive=True)
     # m <- m + gamma (g - m) is a moving average of the gradient only for gamma <= 1.
     if isinstance(gamma, numbers.Real) and gamma > 1:
         raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")

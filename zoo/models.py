@@ -16,11 +16,11 @@ model = zoo.resnet20(conv="mbn", weight_bases=3, activation_bases=3)
 import larq as lq
 import tensorflow as tf
 
+from tfbin.choices import CONV_KINDS
 from tfbin.layers import MultiBaseConv2D
+from tfbin.validation import check_one_of
 
 __all__ = ["CONV_KINDS", "binary_conv", "digits_resnet", "resnet18", "resnet20", "residual_net"]
-
-CONV_KINDS = ("bnn", "mbn", "float")
 
 
 def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, **mbn_kwargs):
@@ -29,6 +29,7 @@ def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, **mbn_kw
     `same` padding pads with +1 so Larq Compute Engine fuses the padding into
     its binary convolution.
     """
+    check_one_of("conv", conv, CONV_KINDS)
     common = dict(
         filters=filters,
         kernel_size=kernel_size,
@@ -47,9 +48,7 @@ def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, **mbn_kw
         )
     if conv == "mbn":
         return MultiBaseConv2D(pad_values=1.0, **common, **mbn_kwargs)
-    if conv == "float":
-        return tf.keras.layers.Conv2D(kernel_initializer="he_normal", **common)
-    raise ValueError(f"conv must be one of {', '.join(CONV_KINDS)}; got {conv!r}")
+    return tf.keras.layers.Conv2D(kernel_initializer="he_normal", **common)
 
 
 def _block(x, filters, strides, conv, name, mbn_kwargs):
@@ -84,8 +83,7 @@ def residual_net(
         conv, weight_bases, activation_bases, scaling: the binary convolutions.
         stem_*: the full-precision stem (stride, kernel, ImageNet-style max pool).
     """
-    if conv not in CONV_KINDS:
-        raise ValueError(f"conv must be one of {', '.join(CONV_KINDS)}; got {conv!r}")
+    check_one_of("conv", conv, CONV_KINDS)
     mbn_kwargs = (
         dict(weight_bases=weight_bases, activation_bases=activation_bases, scaling=scaling)
         if conv == "mbn"

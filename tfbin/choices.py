@@ -1,0 +1,28 @@
+"""The names users choose among, in one module that does not import TensorFlow.
+
+The library checks its arguments against these tuples and the `tfbin`
+command offers them as choices, so `tfbin --help` and argument errors answer
+without waiting for TensorFlow to load. Each tuple belongs to the module
+named in its comment, which re-exports it.
+
+```python
+from tfbin import choices
+"digits" in choices.DATASETS          # True
+choices.OPTIMIZERS                    # ('adam', 'amsgrad')
+```
+"""
+__all__ = ["BASELINES", "CONV_KINDS", "DATASETS", "DEMO_METHODS", "OPTIMIZERS", "SCHEDULES", "TUNERS"]
+
+# tfbin.data.load_dataset
+DATASETS = ("digits", "cifar10", "cifar100", "imagenet2012")
+# tfbin.optimizers.bop_optimizer: the optimizer of everything that is not binary, and its schedules
+OPTIMIZERS = ("adam", "amsgrad")
+SCHEDULES = ("constant", "step", "linear")
+# tfbin.zoo builders: the kind of binary convolution
+CONV_KINDS = ("bnn", "mbn", "float")
+# tfbin.tuning.make_tuner
+TUNERS = ("grid", "random", "bayesian", "hyperband")
+# tfbin.convert.baselines: reference models of the same architecture
+BASELINES = ("float", "int8")
+# tfbin.demo.run_demo: one end-to-end demo per method; the first is the default
+DEMO_METHODS = ("pabt",)
