@@ -19,9 +19,7 @@ result.save("model.tflite")
 ```
 """
 import dataclasses
-import os
 import re
-import tempfile
 import warnings
 
 import larq_compute_engine as lce
@@ -32,8 +30,8 @@ from tfbin.convert.fallback import binary_layers, unmatched
 from tfbin.convert.flatbuffer import binary_filters, custom_operators, op_census, validate
 from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT, measure_parity
 from tfbin.convert.rounding import rounding_floor
-from tfbin.export import strip
-from tfbin.layers import MultiBaseConv2D
+from tfbin.files import write_atomic
+from tfbin.pruning import strip_pruning
 
 __all__ = [
     "Conversion",
@@ -43,7 +41,6 @@ __all__ = [
     "check_parity",
     "convert",
     "lce_predict",
-    "write_atomic",
 ]
 
 
@@ -92,24 +89,6 @@ class Conversion:
         }
 
 
-def write_atomic(path, data):
-    """Writes `data` to `path` through a temporary file, so no half-written file is ever seen."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tfbin-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp makes the file owner-only; give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def lce_predict(tflite, x, num_threads=1):
     """Runs the LCE interpreter over `x` (batched one sample at a time by LCE)."""
     return Interpreter(tflite, num_threads=num_threads).predict(np.asarray(x, np.float32))
@@ -123,10 +102,6 @@ def _calibration_inputs(model, calibration_data, samples, seed):
     x, note = calibration_inputs(None, model.input_shape, samples, seed)
     warnings.warn(f"{model.name}: {note}", stacklevel=3)
     return x
-
-
-def _has_multi_base(model):
-    return any(isinstance(layer, MultiBaseConv2D) for layer in model.submodules)
 
 
 def _layers_named_in(text, model):
@@ -205,8 +180,19 @@ def convert(
         allow_float_fallback: accept binary layers that LCE keeps as float
             convolutions (listed in `Conversion.float_fallbacks`) instead of
             raising `FloatFallbackError`.
+
+    ```python
+    import tfbin
+    from tfbin import data, zoo
+    from tfbin.convert import convert
+
+    model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=2)
+    result = convert(model, calibration_data=data.digits_arrays().x_test[:100])
+    result.census["LceBconv2d"], result.parity.argmax_agreement
+    result.save("model.tflite")
+    ```
     """
-    deployable = strip(model) if _has_multi_base(model) else model
+    deployable = strip_pruning(model)
     binary = binary_layers(deployable)
     tflite = _lce_convert(deployable)
     validate(tflite, f"{model.name}'s converted flatbuffer")
@@ -225,7 +211,7 @@ def convert(
         raise FloatFallbackError(
             f"{model.name}: {len(fallbacks)} of {len(binary)} binary layers would run as float "
             f"convolutions, not LceBconv2d ({listing}). Pass allow_float_fallback=True "
-            "(--allow-float-fallback) to accept that",
+            "to accept that",
             fallbacks,
         )
     x = _calibration_inputs(model, calibration_data, samples, seed)

@@ -16,7 +16,12 @@ a generous model of reordered float32 arithmetic, and returns the parity of
 the noisy against the clean outputs (the worst of a few noise draws).
 
 ```python
+import tfbin
+from tfbin import data, zoo
 from tfbin.convert.rounding import rounding_floor
+
+model = zoo.digits_resnet(width=8)
+x = data.digits_arrays().x_test[:64]
 floor = rounding_floor(model, x)     # a tfbin.convert.parity.Parity
 floor.p90_rel_error                  # ~1e-7 for shallow nets, ~0.3 for ResNet-18 BNNs
 ```
@@ -29,7 +34,7 @@ import tensorflow as tf
 
 from tfbin.cost import is_one_bit
 from tfbin.convert.parity import measure_parity
-from tfbin.export import rewrite
+from tfbin.graph import rewrite
 
 __all__ = ["ROUNDING_EPSILON", "rounding_floor"]
 

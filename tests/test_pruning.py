@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import larq as lq
+import tfbin
 from tfbin import callbacks, convert, cost, data, layers, optimizers, pruning, zoo
 
 
@@ -30,18 +31,49 @@ def mbn_layers(model):
 # -- schedule ---------------------------------------------------------------
 
 def test_linear_schedule_goes_from_all_to_one():
-    schedule = pruning.PruningSchedule(start=2, end=10)
+    schedule = pruning.LinearSchedule(start_epoch=2, end_epoch=10)
     counts = [schedule.live_count(9, epoch) for epoch in range(13)]
     assert counts == [9, 9, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1, 1]
+    assert schedule(2) == 0.0 and schedule(6) == 0.5 and schedule(12) == 1.0
 
 
 def test_polynomial_schedule_prunes_early_and_ends_at_one():
-    linear = pruning.PruningSchedule(start=0, end=10)
-    poly = pruning.PruningSchedule(start=0, end=10, kind="polynomial", power=3)
+    linear = pruning.LinearSchedule(0, 10)
+    poly = pruning.PolynomialSchedule(0, 10, power=3)
     assert poly.live_count(9, 2) < linear.live_count(9, 2)
     assert poly.live_count(9, 10) == 1
     counts = [poly.live_count(9, t / 4) for t in range(41)]
     assert counts == sorted(counts, reverse=True)
+
+
+def test_a_custom_schedule_object_drives_the_callback_and_serializes():
+    @tfbin.registry.register
+    class HalfAtOnce(pruning.PruningSchedule):
+        def fraction(self, progress):
+            return 0.5 if progress < 1 else 1.0
+
+    prune = callbacks.PruneToBinary(schedule=HalfAtOnce(1, 3))
+    assert (prune.start_epoch, prune.end_epoch) == (1, 3)
+    assert prune.schedule.live_count(9, 1) == 5 and prune.schedule.live_count(9, 3) == 1
+    restored = callbacks.PruneToBinary.from_config(prune.get_config())
+    assert type(restored.schedule) is HalfAtOnce
+    assert restored.schedule.get_config() == prune.schedule.get_config()
+
+
+def test_string_shortcuts_give_the_schedule_objects():
+    prune = callbacks.PruneToBinary(2, 8, schedule="polynomial", power=2)
+    assert isinstance(prune.schedule, pruning.PolynomialSchedule) and prune.schedule.power == 2
+    restored = callbacks.PruneToBinary.from_config(prune.get_config())
+    assert isinstance(restored.schedule, pruning.PolynomialSchedule)
+    assert restored.schedule.get_config() == {"start_epoch": 2, "end_epoch": 8, "power": 2.0}
+    assert isinstance(callbacks.PruneToBinary(2, 8).schedule, pruning.LinearSchedule)
+
+
+def test_schedule_object_and_epochs_are_not_both_given():
+    with pytest.raises(ValueError, match="belong to the schedule object"):
+        callbacks.PruneToBinary(1, 4, schedule=pruning.LinearSchedule(1, 4))
+    with pytest.raises(ValueError, match="needs start_epoch and end_epoch"):
+        callbacks.PruneToBinary(schedule="linear")
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,10 @@
 
 ```python
 import tfbin
-import tensorflow as tf
-from tfbin import callbacks, optimizers, zoo
+from tfbin import callbacks, pruning
 
-model = zoo.digits_resnet(conv="mbn", weight_bases=3, activation_bases=3)
-model.compile(optimizers.bop_optimizer(), "sparse_categorical_crossentropy")
-prune = callbacks.PruneToBinary(start_epoch=2, end_epoch=8)
-# model.fit(x, y, epochs=12, callbacks=[prune, tf.keras.callbacks.CSVLogger("log.csv")])
-plain_bnn = tfbin.pruning.strip_pruning(model)
+# Warm up 2 epochs, prune every 10 steps from epoch 2 to 8, then fine-tune.
+prune = callbacks.PruneToBinary(schedule=pruning.PolynomialSchedule(2, 8), frequency="step", update_every=10)
 ```
 """
 import numpy as np
@@ -18,6 +14,7 @@ import tensorflow as tf
 from tfbin import cost, pruning
 from tfbin.layers import MultiBaseConv2D
 from tfbin.registry import register
+from tfbin.validation import check_int, check_one_of
 
 __all__ = ["PruneToBinary"]
 
@@ -46,46 +43,67 @@ class PruneToBinary(tf.keras.callbacks.Callback):
     Arguments:
         start_epoch: first epoch of the pruning phase (0-based).
         end_epoch: epoch from which every layer has one live convolution.
-        schedule: "linear" or "polynomial" (see `tfbin.pruning.PruningSchedule`).
-        power: exponent of the polynomial schedule.
+        schedule: a `tfbin.pruning.PruningSchedule` (which then holds the
+            epochs: leave start_epoch and end_epoch out), or "linear" or
+            "polynomial" as shortcuts for those schedules over start_epoch
+            to end_epoch.
+        power: exponent of the "polynomial" shortcut.
         frequency: "epoch" (prune at the start of epochs) or "step" (every
             `update_every` steps).
         update_every: steps between pruning events when `frequency="step"`.
         importance: "taylor" (default), "magnitude" or "random" (ablations).
         seed: seed of the "random" importance.
         verbose: 1 prints each pruning event.
+
+    ```python
+    import tfbin
+    from tfbin import callbacks, data, optimizers, pruning, zoo
+
+    digits = data.digits_arrays()
+    model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=2)
+    model.compile(optimizers.bop_optimizer(), "sparse_categorical_crossentropy")
+    prune = callbacks.PruneToBinary(start_epoch=1, end_epoch=2)
+    model.fit(digits.x_train[:256], digits.y_train[:256], epochs=3, callbacks=[prune], verbose=0)
+    assert [len(layer.live_pairs()) for layer in prune.layers] == [1, 1, 1, 1]
+    bnn = pruning.strip_pruning(model)    # plain larq QuantConv2D layers, ready to convert
+    ```
     """
 
-    def __init__(self, start_epoch, end_epoch, schedule="linear", power=3, frequency="epoch",
+    def __init__(self, start_epoch=None, end_epoch=None, schedule="linear", power=3, frequency="epoch",
                  update_every=100, importance="taylor", seed=0, verbose=0):
         super().__init__()
-        self.schedule = pruning.PruningSchedule(start_epoch, end_epoch, schedule, power)
-        if frequency not in FREQUENCIES:
-            raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}; got {frequency!r}")
-        if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
-            raise ValueError(f"update_every must be a positive integer, got {update_every!r}")
-        if importance not in pruning.IMPORTANCE_KINDS:
-            raise ValueError(
-                f"importance must be one of {', '.join(pruning.IMPORTANCE_KINDS)}; got {importance!r}"
-            )
-        self.start_epoch, self.end_epoch = start_epoch, end_epoch
-        self.frequency, self.update_every = frequency, update_every
-        self.importance, self.seed, self.verbose = importance, seed, verbose
+        schedule_kwargs = {"power": power} if isinstance(schedule, str) else {}
+        self.schedule = pruning.get_schedule(schedule, start_epoch, end_epoch, **schedule_kwargs)
+        self.frequency = check_one_of("frequency", frequency, FREQUENCIES)
+        self.update_every = check_int("update_every", update_every, minimum=1)
+        self.importance = check_one_of("importance", importance, pruning.IMPORTANCE_KINDS)
+        self.seed, self.verbose = seed, verbose
         self._layers = []
         self._epoch = 0
 
+    @property
+    def start_epoch(self):
+        return self.schedule.start_epoch
+
+    @property
+    def end_epoch(self):
+        return self.schedule.end_epoch
+
     def get_config(self):
         return {
-            "start_epoch": self.start_epoch,
-            "end_epoch": self.end_epoch,
-            "schedule": self.schedule.kind,
-            "power": self.schedule.power,
+            "schedule": tf.keras.utils.serialize_keras_object(self.schedule),
             "frequency": self.frequency,
             "update_every": self.update_every,
             "importance": self.importance,
             "seed": self.seed,
             "verbose": self.verbose,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["schedule"] = tf.keras.utils.deserialize_keras_object(config["schedule"])
+        return cls(**config)
 
     @property
     def layers(self):

@@ -146,7 +146,7 @@ def is_binary_layer(layer):
 
     The kernel is 1-bit through a 1-bit kernel quantizer, or by its values:
     one magnitude per output channel besides zeros, which is what
-    `tfbin.export.strip` produces and what Larq Compute Engine turns into a
+    `tfbin.pruning.strip_pruning` produces and what Larq Compute Engine turns into a
     binary convolution (zeros, e.g. pruned weights, make LCE fall back to a
     float convolution; the converter reports that).
     """

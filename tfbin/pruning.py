@@ -2,60 +2,134 @@
 
 A multi-base network starts with M x N binary convolutions per layer; pruning
 removes whole binary convolutions, least important first, until one is left
-per layer and the network is a 1-bit BNN. `tfbin.callbacks.PruneToBinary`
-drives the masks during `model.fit`; `strip_pruning` turns the result into
-plain larq layers for export.
+per layer and the network is a 1-bit BNN. As in TF Model Optimization:
+
+- a schedule object says how far pruning has gone at each point of training
+  (`LinearSchedule`, `PolynomialSchedule`, or a `PruningSchedule` subclass);
+- the masks live in the model (`MultiBaseConv2D.mask`), so checkpoints keep them;
+- a callback advances them during `fit` (`tfbin.callbacks.PruneToBinary`);
+- `strip_pruning` turns the result into plain larq layers before export.
 
 ```python
 import tfbin
-from tfbin import pruning
+from tfbin import pruning, zoo
 
-schedule = pruning.PruningSchedule(start=2, end=8, kind="polynomial", power=3)
-schedule.live_count(total=9, progress_time=5.0)  # live convolutions per layer at epoch 5
+schedule = pruning.PolynomialSchedule(start_epoch=2, end_epoch=8, power=3)
+schedule(5.0)                     # fraction of the prunable convolutions gone at epoch 5
+schedule.live_count(9, 5.0)       # live convolutions of a 3/3 layer at epoch 5
+
+model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=2)
+plain = pruning.strip_pruning(model)   # only larq QuantConv2D layers, same outputs
 ```
 """
+import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from tfbin.export import strip
+from tfbin import graph
+from tfbin.layers import MultiBaseConv2D
+from tfbin.quantizers import ShiftedSign
+from tfbin.registry import register
+from tfbin.validation import check_int, check_number, check_one_of
 
-__all__ = ["IMPORTANCE_KINDS", "SCHEDULE_KINDS", "PruningSchedule", "importance_scores", "strip_pruning"]
+__all__ = [
+    "IMPORTANCE_KINDS",
+    "SCHEDULES",
+    "LinearSchedule",
+    "PolynomialSchedule",
+    "PruningSchedule",
+    "get_schedule",
+    "importance_scores",
+    "prune_to",
+    "strip_pruning",
+]
 
-SCHEDULE_KINDS = ("linear", "polynomial")
 IMPORTANCE_KINDS = ("taylor", "magnitude", "random")
 
 
 class PruningSchedule:
-    """How many binary convolutions stay live as training goes from `start` to `end`.
+    """How far pruning has gone, as a fraction in [0, 1], at a time in epochs.
 
-    Time is in epochs (fractions allowed for per-step pruning). Before `start`
-    all `total` convolutions are live; at `end` and after, one. In between the
-    pruned fraction follows `kind`: "linear", or "polynomial" like TF Model
-    Optimization's PolynomialDecay, 1 - (1 - progress) ** power, which prunes
-    fast early and slowly near the end.
+    Before `start_epoch` nothing is pruned; from `end_epoch` on everything
+    that can go is gone (one binary convolution per layer is left). Time is
+    in epochs since the start of training, fractions allowed for per-step
+    pruning. Subclasses give the curve in between by overriding
+    `fraction(progress)`, progress going from 0 at `start_epoch` to 1 at
+    `end_epoch`; register them with `tfbin.registry.register` so callbacks
+    that hold them serialize.
     """
 
-    def __init__(self, start, end, kind="linear", power=3):
-        if kind not in SCHEDULE_KINDS:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULE_KINDS)}; got {kind!r}")
-        if not (isinstance(start, int) and isinstance(end, int)) or start < 0:
-            raise ValueError(f"start_epoch and end_epoch must be integers >= 0, got {start!r} and {end!r}")
-        if start >= end:
-            raise ValueError(f"start_epoch ({start}) must be smaller than end_epoch ({end})")
-        if not power > 0:
-            raise ValueError(f"power must be positive, got {power!r}")
-        self.start, self.end, self.kind, self.power = start, end, kind, power
+    def __init__(self, start_epoch, end_epoch):
+        self.start_epoch = check_int("start_epoch", start_epoch, minimum=0)
+        self.end_epoch = check_int("end_epoch", end_epoch, minimum=0)
+        if self.start_epoch >= self.end_epoch:
+            raise ValueError(f"start_epoch ({start_epoch}) must be smaller than end_epoch ({end_epoch})")
 
-    def pruned_fraction(self, time):
-        progress = min(max((time - self.start) / (self.end - self.start), 0.0), 1.0)
-        return progress if self.kind == "linear" else 1.0 - (1.0 - progress) ** self.power
+    def fraction(self, progress):
+        """The pruned fraction at `progress` in [0, 1] between start and end."""
+        raise NotImplementedError(f"{type(self).__name__} must implement fraction(progress)")
 
-    def live_count(self, total, time):
-        """Live convolutions out of `total` at `time` (epochs since the start of training)."""
-        return total - int(np.floor((total - 1) * self.pruned_fraction(time) + 1e-9))
+    def __call__(self, epoch):
+        progress = (epoch - self.start_epoch) / (self.end_epoch - self.start_epoch)
+        return float(self.fraction(min(max(progress, 0.0), 1.0)))
+
+    def live_count(self, total, epoch):
+        """Live convolutions out of `total` at `epoch`: all before the start, one from the end."""
+        return total - int(np.floor((total - 1) * self(epoch) + 1e-9))
 
     def get_config(self):
-        return {"start": self.start, "end": self.end, "kind": self.kind, "power": self.power}
+        return {"start_epoch": self.start_epoch, "end_epoch": self.end_epoch}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@register
+class LinearSchedule(PruningSchedule):
+    """Prunes at a constant rate from `start_epoch` to `end_epoch`."""
+
+    def fraction(self, progress):
+        return progress
+
+
+@register
+class PolynomialSchedule(PruningSchedule):
+    """1 - (1 - progress) ** power, like TF Model Optimization's PolynomialDecay.
+
+    Prunes fast early and slowly near the end.
+    """
+
+    def __init__(self, start_epoch, end_epoch, power=3):
+        super().__init__(start_epoch, end_epoch)
+        self.power = check_number("power", power, positive=True)
+
+    def fraction(self, progress):
+        return 1.0 - (1.0 - progress) ** self.power
+
+    def get_config(self):
+        return {**super().get_config(), "power": self.power}
+
+
+# The names that stand for schedule classes where a schedule is asked for.
+SCHEDULES = {"linear": LinearSchedule, "polynomial": PolynomialSchedule}
+
+
+def get_schedule(schedule, start_epoch=None, end_epoch=None, **kwargs):
+    """A `PruningSchedule`: `schedule` itself, or the one `SCHEDULES` names over the given epochs."""
+    if isinstance(schedule, PruningSchedule):
+        if start_epoch is not None or end_epoch is not None or kwargs:
+            raise ValueError(
+                "start_epoch, end_epoch and power belong to the schedule object when one is given; "
+                f"got a {type(schedule).__name__} and start_epoch={start_epoch!r}, end_epoch={end_epoch!r}"
+            )
+        return schedule
+    check_one_of("schedule", schedule, tuple(SCHEDULES))
+    if start_epoch is None or end_epoch is None:
+        raise ValueError(f"schedule={schedule!r} needs start_epoch and end_epoch")
+    if schedule == "linear":
+        kwargs.pop("power", None)
+    return SCHEDULES[schedule](start_epoch, end_epoch, **kwargs)
 
 
 def importance_scores(layer, kind, seed=0, event=0, layer_index=0):
@@ -63,18 +137,17 @@ def importance_scores(layer, kind, seed=0, event=0, layer_index=0):
 
     - "taylor": |c * dL/dc| accumulated by the layer since the last event.
     - "magnitude": |gamma_mn * alpha_m * beta_n| (the mean over output channels).
-    - "random": uniform noise from a stateless generator keyed by
-      (seed, event, layer_index), so a resumed run draws the same numbers.
+    - "random": uniform noise from a generator keyed by (seed, event,
+      layer_index), so a resumed run draws the same numbers.
     """
+    check_one_of("importance", kind, IMPORTANCE_KINDS)
     if kind == "taylor":
         return tf.keras.backend.get_value(layer.importance)
     if kind == "magnitude":
         coefficients = tf.keras.backend.get_value(layer.coefficients())  # (N, M, F)
         return np.abs(coefficients).mean(axis=2).T
-    if kind == "random":
-        rng = np.random.default_rng([seed, event, layer_index])
-        return rng.random((layer.weight_bases, layer.activation_bases))
-    raise ValueError(f"importance must be one of {', '.join(IMPORTANCE_KINDS)}; got {kind!r}")
+    rng = np.random.default_rng([seed, event, layer_index])
+    return rng.random((layer.weight_bases, layer.activation_bases))
 
 
 def prune_to(layer, live, scores):
@@ -96,12 +169,120 @@ def prune_to(layer, live, scores):
     return excess
 
 
-def strip_pruning(model):
-    """Export step after pruning, like tfmot's `strip_pruning`.
+# -- strip_pruning ---------------------------------------------------------------
 
-    Returns a plain Keras/larq copy of `model`: every `MultiBaseConv2D` becomes
-    one larq `QuantConv2D` per live binary convolution (exactly one per layer
-    after `PruneToBinary` has finished), scales folded into the kernel scale;
-    masks, importance and dead bases are gone. See `tfbin.export.strip`.
+
+def _stripped_conv(layer, name, kernel, threshold, bias):
+    conv = lq.layers.QuantConv2D(
+        layer.filters,
+        layer.kernel_size,
+        strides=layer.strides,
+        padding=layer.padding,
+        pad_values=layer.pad_values,
+        dilation_rate=layer.dilation_rate,
+        use_bias=bias is not None,
+        input_quantizer=ShiftedSign(threshold, clip_value=layer.input_quantizer.clip_value),
+        name=name,
+    )
+    conv.build((None, None, None, kernel.shape[2]))
+    conv.set_weights([kernel] if bias is None else [kernel, bias])
+    return conv
+
+
+def _foldable_batch_norm(layer):
+    """The BatchNormalization that alone reads `layer`'s output, when it can fold into it."""
+    readers = graph.consumers(layer)
+    if not readers or len(readers) != 1:
+        return None
+    consumer = readers[0]
+    if (
+        not isinstance(consumer, tf.keras.layers.BatchNormalization)
+        or list(consumer.axis) not in ([3], [-1])
+        or layer.activation is not tf.keras.activations.linear
+    ):
+        return None
+    return consumer
+
+
+def _batch_norm_affine(bn):
+    """(scale, shift) per channel of an inference-mode BatchNormalization."""
+    scale = tf.keras.backend.get_value(bn.gamma) if bn.scale else 1.0
+    shift = tf.keras.backend.get_value(bn.beta) if bn.center else 0.0
+    inv_std = 1.0 / np.sqrt(tf.keras.backend.get_value(bn.moving_variance) + bn.epsilon)
+    scale = scale * inv_std
+    return scale, shift - tf.keras.backend.get_value(bn.moving_mean) * scale
+
+
+def _strip_multi_base(layer, batch_norm=None):
+    pairs = layer.live_pairs()
+    if not pairs:
+        raise ValueError(f"{layer.name}: every binary convolution is pruned; nothing to export")
+    coefficients = tf.keras.backend.get_value(layer.coefficients())  # (N, M, F)
+    thresholds = tf.keras.backend.get_value(layer.thresholds)
+    bias = tf.keras.backend.get_value(layer.bias) if layer.use_bias else None
+    if batch_norm is not None:
+        # BN(sum_i conv_i + b) = sum_i conv_i * s + (b s + t): each kernel stays
+        # +-scale per channel, so LCE still makes LceBconv2d ops, and the
+        # elementwise multiply and add of the BatchNormalization disappear.
+        scale, shift = _batch_norm_affine(batch_norm)
+        coefficients = coefficients * scale
+        bias = (0.0 if bias is None else bias) * scale + shift
+    convs = []
+    for i, (m, n) in enumerate(pairs):
+        kernel = (layer.weight_base(m) * coefficients[n, m]).astype(np.float32)
+        name = layer.name if len(pairs) == 1 else f"{layer.name}_w{m}a{n}"
+        first_bias = None if bias is None or i else np.asarray(bias, np.float32)
+        convs.append(_stripped_conv(layer, name, kernel, thresholds[n], first_bias))
+    add = tf.keras.layers.Add(name=f"{layer.name}_sum") if len(convs) > 1 else None
+    activation = (
+        tf.keras.layers.Activation(layer.activation, name=f"{layer.name}_activation")
+        if layer.activation is not tf.keras.activations.linear
+        else None
+    )
+
+    def apply(inputs):
+        outputs = [conv(inputs) for conv in convs]
+        y = add(outputs) if add else outputs[0]
+        return activation(y) if activation else y
+
+    return apply
+
+
+def strip_pruning(model):
+    """The export step after pruning, as in TF Model Optimization.
+
+    Returns a copy of `model` with only plain Keras/larq layers: every
+    `MultiBaseConv2D` becomes one larq `QuantConv2D` per live binary
+    convolution (exactly one per layer after `PruneToBinary` has finished),
+    with input quantizer `ShiftedSign(v_n)` and kernel B_m scaled per output
+    channel by gamma_mn * alpha_m * beta_n: a kernel of +-scale per channel is
+    what Larq Compute Engine turns into one `LceBconv2d`. Several live
+    convolutions are summed by an `Add`, and a BatchNormalization that alone
+    reads them is folded into their kernels and bias (LCE folds it by itself
+    after a single binary convolution). Masks, importance scores and dead
+    bases are gone; the copy computes the same function up to float rounding.
+
+    ```python
+    import numpy as np
+    import tfbin
+    from tfbin import pruning, zoo
+
+    model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=1)
+    plain = pruning.strip_pruning(model)
+    x = np.random.default_rng(0).standard_normal((4, 8, 8, 1)).astype("float32")
+    np.abs(plain.predict(x, verbose=0) - model.predict(x, verbose=0)).max()   # rounding only
+    ```
     """
-    return strip(model)
+    folded = set()
+
+    def replace(layer):
+        if isinstance(layer, MultiBaseConv2D):
+            batch_norm = _foldable_batch_norm(layer) if len(layer.live_pairs()) > 1 else None
+            if batch_norm is not None:
+                folded.add(id(batch_norm))
+            return _strip_multi_base(layer, batch_norm)
+        if id(layer) in folded:
+            return lambda inputs, **kwargs: inputs
+        return None
+
+    return graph.rewrite(model, replace)

@@ -2,9 +2,9 @@ import larq as lq
 import numpy as np
 from _convert_helpers import digits
 
-from tfbin import convert, export, layers, zoo
+from tfbin import convert, layers, pruning, zoo
 from tfbin.convert.parity import measure_parity
-from tfbin.convert.realistic import realistic_weights
+from tfbin.testing import realistic_weights
 
 
 def trained_like(model):
@@ -18,7 +18,7 @@ def x_digits(n=128):
 
 def test_batch_norm_after_several_live_convolutions_folds_into_them():
     model = trained_like(zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=2))
-    plain = export.strip(model)
+    plain = pruning.strip_pruning(model)
     names = {layer.name for layer in plain.layers}
     for mbn in (layer for layer in model.layers if isinstance(layer, layers.MultiBaseConv2D)):
         assert mbn.name.replace("_conv", "_bn") not in names
@@ -35,7 +35,7 @@ def test_single_live_convolution_keeps_its_batch_norm_for_lce_to_fold():
     for layer in model.layers:
         if isinstance(layer, layers.MultiBaseConv2D):
             layer.mask.assign([[0, 1], [0, 0]])
-    plain = export.strip(model)
+    plain = pruning.strip_pruning(model)
     assert plain.get_layer("stage1_block1_bn")
     assert isinstance(plain.get_layer("stage1_block1_conv"), lq.layers.QuantConv2D)
     np.testing.assert_allclose(plain.predict(x_digits(), verbose=0), model.predict(x_digits(), verbose=0),
