@@ -1,0 +1,111 @@
+"""`tune`: run a search of Bop hyperparameters, or resume it, and write its results."""
+import dataclasses
+import json
+import os
+
+import tensorflow as tf
+
+from tfbin.files import write_json
+from tfbin.tuning.hypermodel import BopHyperModel
+from tfbin.tuning.results import best_row, is_metric, optimizer_code, trial_rows, write_results
+from tfbin.tuning.space import DIMENSIONS, get_space
+from tfbin.tuning.tuners import check_tuner, make_tuner
+from tfbin.validation import check_int
+
+__all__ = ["Search", "tune"]
+
+
+@dataclasses.dataclass
+class Search:
+    """What `tune` found: the finished trials, the best one and its optimizer as code."""
+
+    rows: list
+    best: dict | None
+    code: str | None
+    tuner: object
+
+
+def _steps_per_epoch(train):
+    if isinstance(train, tf.data.Dataset):
+        steps = int(train.cardinality())
+        if steps > 0:
+            return steps
+    return None
+
+
+def _check_settings(out, settings):
+    """Stores `settings` in `out/settings.json`, or checks them against a search already there."""
+    path = os.path.join(out, "settings.json")
+    settings = json.loads(json.dumps(settings))
+    if os.path.exists(path):
+        with open(path) as f:
+            stored = json.load(f)
+        changed = sorted(k for k in set(stored) | set(settings) if stored.get(k) != settings.get(k))
+        if changed:
+            details = "; ".join(f"{k}: {stored.get(k)!r} there, {settings.get(k)!r} now" for k in changed)
+            raise ValueError(
+                f"{out} holds a search with other settings ({details}). Resume it with the "
+                f"same settings (only max_trials may change), or choose another directory"
+            )
+    elif os.path.exists(os.path.join(out, "search")):
+        raise ValueError(f"{out}/search exists but {path} does not: not a directory tfbin.tuning wrote")
+    else:
+        write_json(path, settings)
+
+
+def tune(build_model, train, validation, out, space="quick", tuner="grid", max_trials=None, epochs=3,
+         steps_per_epoch=None, seed=0, verbose=1, settings=None):
+    """Searches `space` for the Bop hyperparameters of `build_model`, or resumes that search.
+
+    Trains each trial for `epochs` epochs on the tf.data `train` and scores it
+    by its best val accuracy on `validation`. Keras Tuner's files go to
+    `out/search`; `out/results.csv`, `out/results.md` and `out/val_accuracy.png`
+    list the finished trials. Called again with the same `out` (and the same
+    settings), it reloads the search and runs only the trials still missing to
+    reach the new `max_trials` (see `make_tuner`).
+
+    Arguments:
+        build_model: function of `hp` returning an uncompiled tf.keras model.
+        space: a `SearchSpace` or a name in `PRESETS`.
+        tuner: one of `TUNERS`.
+        steps_per_epoch: for the "step" and "linear" schedules; taken from
+            `train` when that is a dataset of known length.
+        seed: every trial starts from this random state.
+        settings: a dict describing the rest of the run (data, model), stored
+            and checked on resume like `space`, `tuner`, `epochs` and `seed`.
+
+    Returns:
+        A `Search`.
+    """
+    space = get_space(space)
+    check_int("epochs", epochs, minimum=1)
+    steps_per_epoch = steps_per_epoch or _steps_per_epoch(train)
+    hypermodel = BopHyperModel(build_model, space, epochs=epochs, steps_per_epoch=steps_per_epoch, seed=seed)
+    check_tuner(tuner, max_trials)
+    os.makedirs(out, exist_ok=True)
+    run = {"space": dataclasses.asdict(space), "tuner": tuner, "epochs": epochs, "seed": seed}
+    _check_settings(out, {**run, **(settings or {})})
+    kt_tuner = make_tuner(hypermodel, tuner, max_trials, directory=out, project_name="search", seed=seed)
+    if verbose:
+        limit = kt_tuner.oracle.max_trials
+        print(
+            f"{tuner} search over {space.size} points: {len(trial_rows(kt_tuner))} trials done, "
+            + (f"up to {limit} in all" if limit else "going on until the tuner is done")
+        )
+    kt_tuner.search(train, validation_data=validation, epochs=epochs, verbose=verbose)
+    rows = trial_rows(kt_tuner)
+    objective = kt_tuner.oracle.objective
+    best = best_row(rows, objective.name, objective.direction)
+    code = None
+    if best is not None:
+        extra = {k: v for k, v in best.items() if k not in DIMENSIONS and k != "trial" and not is_metric(k)}
+        code = optimizer_code(hypermodel.optimizer_kwargs(best), extra)
+    notes = [space.description] if space.description else []
+    notes += [
+        f"{k}: {v}"
+        for k, v in {"tuner": tuner, "epochs per trial": epochs, "seed": seed, **(settings or {})}.items()
+        if v is not None
+    ]
+    write_results(out, rows, objective.name, objective.direction, notes=notes, code=code,
+                  title=f"Bop hyperparameter search ({len(rows)} trials)")
+    return Search(rows=rows, best=best, code=code, tuner=kt_tuner)
