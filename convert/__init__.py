@@ -2,47 +2,41 @@
 
 ```python
 import tfbin
-from tfbin import convert
+from tfbin import convert, data, zoo
 
-result = convert.convert(model, calibration_data=x)    # raises ConversionError when unfaithful
-result.save("model.tflite")
-convert.time_tflite(result.tflite).median_ms           # on this host
+x = data.digits_arrays().x_test[:64]
+result = convert.convert(zoo.digits_resnet(width=8), calibration_data=x)  # ConversionError when unfaithful
+result.census                                   # {"LceBconv2d": 4, "LceQuantize": 4, ...}
+convert.time_tflite(result.tflite).median_ms    # latency on this host
 ```
 
-The `tfbin convert` and `tfbin bench` commands (tfbin.convert.cli) do the same
-from the shell, and time files on ARM devices over ssh or adb.
+The `tfbin convert` and `tfbin bench` commands do the same from the shell, and
+time files on ARM devices over ssh or adb. The parts load on first use, so
+that the command line can read the choices of `tfbin.convert.parity` and
+`tfbin.convert.remote` without loading Larq Compute Engine.
 """
-from tfbin.convert.bench import BenchmarkOutputError, Latency, parse_benchmark_output, time_tflite
-from tfbin.convert.converter import (
-    Conversion,
-    ConversionError,
-    FloatFallbackError,
-    ParityError,
-    check_parity,
-    convert,
-    lce_predict,
-    write_atomic,
-)
-from tfbin.convert.flatbuffer import InvalidModelError, flatbuffer_cost, op_census, validate
-from tfbin.convert.parity import Parity, measure_parity
+from tfbin._lazy import lazy_exports
 
-__all__ = [
-    "BenchmarkOutputError",
-    "Conversion",
-    "ConversionError",
-    "FloatFallbackError",
-    "InvalidModelError",
-    "Latency",
-    "Parity",
-    "ParityError",
-    "check_parity",
-    "convert",
-    "flatbuffer_cost",
-    "lce_predict",
-    "measure_parity",
-    "op_census",
-    "parse_benchmark_output",
-    "time_tflite",
-    "validate",
-    "write_atomic",
-]
+# Public name -> the module of tfbin.convert that defines it.
+_EXPORTS = {
+    "BenchmarkOutputError": "bench",
+    "Latency": "bench",
+    "parse_benchmark_output": "bench",
+    "time_tflite": "bench",
+    "Conversion": "converter",
+    "ConversionError": "converter",
+    "FloatFallbackError": "converter",
+    "ParityError": "converter",
+    "check_parity": "converter",
+    "convert": "converter",
+    "lce_predict": "converter",
+    "InvalidModelError": "flatbuffer",
+    "flatbuffer_cost": "flatbuffer",
+    "op_census": "flatbuffer",
+    "validate": "flatbuffer",
+    "Parity": "parity",
+    "measure_parity": "parity",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,13 +1,15 @@
 """Calibration inputs for parity checks and int8 quantization.
 
-`calibration_inputs(spec, input_shape)` reads a `.npy` file, takes the
-bundled digits images ("digits", resized and channel-repeated to the model's
-input), or draws standard-normal inputs when `spec` is None; real data judges
-parity better, and the returned note says so.
+`calibration_inputs(calibration, input_shape)` reads a `.npy` file, takes
+the bundled digits images ("digits", resized and channel-repeated to the
+model's input), or draws standard-normal inputs when `calibration` is None;
+real data judges parity better, and the returned note says so.
 
 ```python
+import tfbin
 from tfbin.convert.calibration import calibration_inputs
 x, note = calibration_inputs("digits", (None, 8, 8, 1), samples=256)
+x.shape, note
 ```
 """
 import os
@@ -28,7 +30,7 @@ def _digits(shape, samples, seed):
 
     if len(shape) != 3 or shape[0] != shape[1] or shape[0] is None or shape[0] < 8 or shape[2] not in (1, 3):
         raise ValueError(
-            f"--calibration digits fits models whose input is (S, S, 1) or (S, S, 3) with S >= 8; "
+            f"calibration='digits' fits models whose input is (S, S, 1) or (S, S, 3) with S >= 8; "
             f"this model takes {shape}"
         )
     images = data.digits_arrays(image_size=shape[0], seed=seed).x_test[:samples]
@@ -37,35 +39,38 @@ def _digits(shape, samples, seed):
 
 def _from_file(path, shape, samples):
     if not os.path.isfile(path):
-        raise ValueError(f"--calibration {path!r}: no such file (give a .npy file or 'digits')")
+        raise ValueError(f"calibration={path!r}: no such file (give a .npy file or 'digits')")
     try:
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise ValueError(f"--calibration {path!r} is not a readable .npy array: {error}") from None
+        raise ValueError(f"calibration={path!r} is not a readable .npy array: {error}") from None
     if x.ndim != len(shape) + 1 or any(s is not None and s != d for s, d in zip(shape, x.shape[1:])):
         raise ValueError(
-            f"--calibration {path!r} holds an array of shape {x.shape}; the model takes (batch, {', '.join(map(str, shape))})"
+            f"calibration={path!r} holds an array of shape {x.shape}; the model takes (batch, {', '.join(map(str, shape))})"
         )
     if len(x) == 0 or not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f"--calibration {path!r} must hold a non-empty numeric array")
+        raise ValueError(f"calibration={path!r} must hold a non-empty numeric array")
     return x[:samples]
 
 
-def calibration_inputs(spec, input_shape, samples=256, seed=0):
-    """Returns (float32 inputs, note): at most `samples` inputs and where they came from."""
+def calibration_inputs(calibration, input_shape, samples=256, seed=0):
+    """Returns (float32 inputs, note): at most `samples` inputs and where they came from.
+
+    `calibration` is None (standard-normal inputs), "digits" or a `.npy` path.
+    """
     shape = _model_shape(input_shape)
-    if spec is None:
+    if calibration is None:
         if None in shape:
-            raise ValueError(f"the model's input shape {shape} has unknown sizes: give --calibration data")
+            raise ValueError(f"the model's input shape {shape} has unknown sizes, so no random inputs can stand in: give calibration data")
         x = np.random.default_rng(seed).standard_normal((samples, *shape))
         note = (
             f"no calibration data: parity judged on {samples} standard-normal inputs; "
-            "real data (--calibration FILE.npy or digits) judges better"
+            "real data (a .npy file or digits) judges better"
         )
-    elif spec == "digits":
+    elif calibration == "digits":
         x = _digits(shape, samples, seed)
         note = f"calibration: {len(x)} digits test images"
     else:
-        x = _from_file(spec, shape, samples)
-        note = f"calibration: {len(x)} samples from {spec}"
+        x = _from_file(calibration, shape, samples)
+        note = f"calibration: {len(x)} samples from {calibration}"
     return np.asarray(x, np.float32), note

@@ -1,13 +1,14 @@
 """Small models, data and flatbuffer surgery shared by the convert/bench tests."""
 import functools
 
+import flatbuffers
 import larq as lq
 import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 
 from tfbin import cli, data, zoo
-from tfbin.convert.realistic import realistic_weights
+from tfbin.testing import realistic_weights
 
 
 @functools.lru_cache(maxsize=None)
@@ -25,23 +26,23 @@ def tiny_net(conv="bnn", weight_bases=1, activation_bases=1, width=8, seed=0):
 
 
 def tamper(tflite, op_name, input_index, change):
-    """A copy of `tflite` in which the constant input `input_index` of the first `op_name` is `change(array)`."""
-    model = schema.Model.GetRootAsModel(tflite, 0)
-    graph = model.Subgraphs(0)
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        if (code.CustomCode() or b"").decode() != op_name:
+    """A copy of `tflite` in which the constant input `input_index` of the first `op_name` is `change(array)`.
+
+    Goes through the flatbuffer schema's object API: unpack, edit the buffer, pack again.
+    """
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite, 0))
+    graph = model.subgraphs[0]
+    for op in graph.operators:
+        if (model.operatorCodes[op.opcodeIndex].customCode or b"").decode() != op_name:
             continue
-        tensor = graph.Tensors(op.Inputs(input_index))
-        table = model.Buffers(tensor.Buffer())._tab
-        field = table.Offset(4)  # Buffer.data
-        start, length = table.Vector(field), table.VectorLen(field)
-        dtype = np.int32 if tensor.Type() == schema.TensorType.INT32 else np.float32
-        values = change(np.frombuffer(tflite[start : start + length], dtype).copy())
-        out = bytearray(tflite)
-        out[start : start + length] = values.astype(dtype).tobytes()
-        return bytes(out)
+        tensor = graph.tensors[op.inputs[input_index]]
+        buffer = model.buffers[tensor.buffer]
+        dtype = np.int32 if tensor.type == schema.TensorType.INT32 else np.float32
+        values = change(np.frombuffer(np.asarray(buffer.data, np.uint8).tobytes(), dtype).copy())
+        buffer.data = np.frombuffer(values.astype(dtype).tobytes(), np.uint8)
+        builder = flatbuffers.Builder(len(tflite) + 1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
     raise AssertionError(f"no {op_name} in the flatbuffer")
 
 

@@ -1,31 +1,65 @@
 """tfbin: compress binary neural networks past plain 1-bit training.
 
 Importing tfbin routes `tf.keras` to Keras 2 (the `tf-keras` package), which
-Larq needs, and registers every tfbin layer, quantizer and callback with
-Keras so saved models load back.
+Larq needs, and registers every tfbin layer, quantizer, initializer, schedule
+and callback with Keras, so saved models load back. The other parts
+(`tfbin.data`, `tfbin.zoo`, `tfbin.convert`, `tfbin.tuning`, ...) load on
+first use.
 
 ```python
 import tfbin  # before anything touches tf.keras
 import tensorflow as tf
+
+layer = tfbin.layers.MultiBaseConv2D(16, 3, weight_bases=2, activation_bases=2)
 ```
 """
+import importlib
 import os
 import sys
 
 __version__ = "0.1.0"
 
+# Every public part, loaded on first use (`tfbin.zoo`, `from tfbin import convert`).
+_SUBMODULES = (
+    "callbacks",
+    "choices",
+    "cli",
+    "convert",
+    "cost",
+    "data",
+    "demo",
+    "files",
+    "graph",
+    "initializers",
+    "layers",
+    "optimizers",
+    "plots",
+    "pruning",
+    "quantizers",
+    "registry",
+    "testing",
+    "training",
+    "transfer",
+    "tuning",
+    "validation",
+    "zoo",
+)
+# The modules whose import registers tfbin's Keras objects.
+_REGISTERING = ("callbacks", "initializers", "layers", "pruning", "quantizers")
 
-def _route_tf_keras_to_keras2():
-    # TensorFlow 2.16 decides between Keras 3 and tf-keras when it is imported
-    # (the `tensorflow.keras` module path) and again when `tf.keras` is first
-    # touched, reading TF_USE_LEGACY_KERAS each time; Larq needs both to agree
-    # on tf-keras.
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    if "tensorflow" not in sys.modules:
-        # TensorFlow's C++ start-up chatter (CUDA stubs, oneDNN notes) buries
-        # tfbin's own output; a value the user set is kept.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        return
+
+def _started_as_command():
+    """True in the `tfbin` command (or `python -m tfbin...`), False in a program importing tfbin.
+
+    The command loads only what the chosen subcommand needs, so that its help
+    and argument errors come without waiting for TensorFlow. Python sets
+    argv[0] to "-m" while it imports the packages of a `-m` module.
+    """
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return program in ("tfbin", "tfbin.exe") or program == "-m"
+
+
+def _check_tf_keras_is_keras2():
     import tensorflow as tf
 
     if not getattr(tf, "_tf_uses_legacy_keras", False) or not tf.keras.layers.Layer.__module__.startswith(
@@ -39,29 +73,35 @@ def _route_tf_keras_to_keras2():
         )
 
 
-_route_tf_keras_to_keras2()
+def register_keras_objects():
+    """Registers every tfbin Keras object (done by `import tfbin`; the command calls it before loading models)."""
+    for name in _REGISTERING:
+        importlib.import_module(f"tfbin.{name}")
 
-# Importing these registers every tfbin layer, quantizer, initializer and
-# callback with Keras, so saved models load back after `import tfbin`.
-from tfbin import (  # noqa: E402
-    callbacks,
-    cost,
-    export,
-    initializers,
-    layers,
-    optimizers,
-    pruning,
-    quantizers,
-    transfer,
-)
 
-# Heavier parts (TFDS, Keras Tuner, LCE, matplotlib) load on first use.
-_LAZY_SUBMODULES = ("cli", "convert", "data", "demo", "plots", "tuning", "zoo")
+COMMAND = _started_as_command()
+
+# TensorFlow 2.16 decides between Keras 3 and tf-keras when it is imported
+# (the `tensorflow.keras` module path) and again when `tf.keras` is first
+# touched, reading TF_USE_LEGACY_KERAS each time; Larq needs both to agree on
+# tf-keras.
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+if "tensorflow" in sys.modules:
+    _check_tf_keras_is_keras2()
+else:
+    # TensorFlow's C++ start-up chatter (CUDA plugin registration, oneDNN
+    # notes) buries tfbin's own output: the command hides all of it, a program
+    # importing tfbin still sees TensorFlow's errors. A value the user set is kept.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if COMMAND else "2")
+if not COMMAND:
+    register_keras_objects()
 
 
 def __getattr__(name):
-    if name in _LAZY_SUBMODULES:
-        import importlib
-
+    if name in _SUBMODULES:
         return importlib.import_module(f"tfbin.{name}")
     raise AttributeError(f"module 'tfbin' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_SUBMODULES])

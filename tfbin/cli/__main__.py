@@ -1,0 +1,5 @@
+import sys
+
+from tfbin.cli import main
+
+sys.exit(main())

@@ -1,0 +1,128 @@
+"""`tfbin tune`: search Bop's hyperparameters with `tfbin.tuning`.
+
+    tfbin tune --preset quick --dataset digits --max-trials 8 --epochs 3 --out tune-out
+
+Run again with the same `--out` and a larger `--max-trials` to go on with the search.
+"""
+import dataclasses
+import os
+import sys
+import time
+
+from tfbin.choices import CONV_KINDS, OPTIMIZERS, TUNERS
+from tfbin.cli.args import add_dataset_arguments, fail, positive_float, positive_int, writable_dir
+from tfbin.tuning.space import PRESETS
+
+# The zoo builders a search can train.
+MODELS = ("digits_resnet", "resnet20")
+
+# Flags that replace a dimension of the preset: dimension -> (argparse options, help).
+_OVERRIDES = {
+    "learning_rate": ({"type": positive_float}, "eta values of Adam/AMSGrad"),
+    "gamma": ({"type": positive_float}, "adaptivity rates phi of Bop"),
+    "threshold": ({"type": positive_float}, "thresholds tau of Bop"),
+    "optimizer": ({"choices": OPTIMIZERS}, "optimizers of the non-binary variables"),
+    "final_learning_rate": ({"type": positive_float}, "final eta values (linear schedule)"),
+    "final_gamma": ({"type": positive_float}, "final phi values (linear schedule)"),
+}
+
+
+def add_parser(commands):
+    parser = commands.add_parser(
+        "tune",
+        help="search Bop's hyperparameters (eta, phi, tau, Adam/AMSGrad) with Keras Tuner",
+        description=(
+            "Train one model per point of a search space of Bop hyperparameters and keep "
+            "the best. Writes OUT/results.csv, OUT/results.md and OUT/val_accuracy.png, and "
+            "prints the best optimizer as code. Run again with the same --out and a larger "
+            "--max-trials to go on with the search."
+        ),
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
+                        help="search space (default quick); " + "; ".join(
+                            f"{name}: {space.description}" for name, space in sorted(PRESETS.items())))
+    parser.add_argument("--tuner", choices=TUNERS, default="grid")
+    parser.add_argument("--max-trials", type=positive_int,
+                        help="trials in all, finished ones included (default: the whole space)")
+    parser.add_argument("--epochs", type=positive_int, default=3,
+                        help="training epochs per trial, Hyperband's maximum (default 3)")
+    add_dataset_arguments(parser)
+    parser.add_argument("--image-size", type=positive_int, help="resize images to this size")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--model", choices=MODELS, default="digits_resnet")
+    parser.add_argument("--width", type=positive_int, help="channels of the first stage (default: the model's)")
+    parser.add_argument("--conv", choices=[kind for kind in CONV_KINDS if kind != "float"], default="bnn",
+                        help="1-bit convolutions, or multi-base ones (MBN); Bop trains binary weights only")
+    parser.add_argument("--weight-bases", type=positive_int, default=1, help="MBN weight bases M")
+    parser.add_argument("--activation-bases", type=positive_int, default=1, help="MBN activation bases N")
+    for dimension, (options, text) in _OVERRIDES.items():
+        parser.add_argument(
+            "--" + dimension.replace("_", "-"), dest=dimension, nargs="*", metavar="VALUE",
+            help=f"replace the preset's {text}", **options,
+        )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=writable_dir, required=True, help="results and the search's state")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(run=run, parser=parser)
+
+
+def _space(args):
+    space = PRESETS[args.preset]
+    overrides = {d: getattr(args, d) for d in _OVERRIDES if getattr(args, d) is not None}
+    if not overrides:
+        return space
+    changed = ", ".join("--" + d.replace("_", "-") for d in overrides)
+    return dataclasses.replace(space, **overrides, description=f"{space.description} (changed: {changed})")
+
+
+def run(args):
+    from tfbin import data, tuning, zoo
+
+    if args.conv != "mbn" and (args.weight_bases, args.activation_bases) != (1, 1):
+        fail("--weight-bases and --activation-bases need --conv mbn")
+    space = _space(args)
+    try:
+        dataset = data.load_dataset(
+            args.dataset, batch_size=args.batch_size, image_size=args.image_size, seed=args.seed,
+            data_dir=args.data_dir, manual_dir=args.manual_dir,
+        )
+    except data.DatasetUnavailableError as error:
+        fail(str(error), 1)
+    model_kwargs = {"conv": args.conv}
+    if args.conv == "mbn":
+        model_kwargs.update(weight_bases=args.weight_bases, activation_bases=args.activation_bases)
+    if args.width is not None:
+        model_kwargs["width"] = args.width
+    builder = getattr(zoo, args.model)
+
+    def build_model(hp):
+        return builder(dataset.input_shape, dataset.num_classes, **model_kwargs)
+
+    settings = {
+        "preset": args.preset,
+        "dataset": args.dataset,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "model": args.model,
+        **model_kwargs,
+    }
+    start = time.monotonic()
+    try:
+        search = tuning.tune(
+            build_model, dataset.train, dataset.test, args.out, space=space, tuner=args.tuner,
+            max_trials=args.max_trials, epochs=args.epochs, seed=args.seed,
+            verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), settings=settings,
+        )
+    except KeyboardInterrupt:
+        fail(f"interrupted; the same command goes on with the search in {args.out}", 1)
+    print(
+        f"\n{len(search.rows)} trials finished ({time.monotonic() - start:.0f} s this run); "
+        f"results in {os.path.join(args.out, 'results.csv')}, results.md and val_accuracy.png"
+    )
+    if search.best is None:
+        fail("no trial finished; see the messages above", 1)
+    print(
+        f"Best: trial {search.best['trial']}, val accuracy {search.best['best_val_accuracy']:.4f} "
+        f"(epoch {search.best['best_epoch']} of {search.best['epochs']}). As code:\n"
+    )
+    print(search.code)
