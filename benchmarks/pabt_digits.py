@@ -24,7 +24,9 @@ import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
 from common import print_and_save
-from tfbin import callbacks, cost, data, demo
+import tensorflow as tf  # noqa: E402
+
+from tfbin import callbacks, cost, data, training, transfer, zoo
 
 ROWS = ("bnn_larq", "bnn_1x1", "mbn_2x2", "mbn_3x3", "pabt_taylor", "pabt_magnitude", "pabt_random")
 
@@ -44,9 +46,14 @@ def run_row(row, arrays, args, seed):
                                          importance=row.split("_", 1)[1], seed=seed)]
     init = None
     if args.float_epochs and conv == "mbn":
-        init, _ = demo.train("float", arrays, args.float_epochs, width=args.width, seed=seed, verbose=0)
-    model, history = demo.train(conv, arrays, args.epochs, width=args.width, seed=seed, verbose=0,
-                                callbacks=extra, initial_model=init, decay=args.decay, **kwargs)
+        tf.keras.utils.set_random_seed(seed)
+        init = zoo.digits_resnet(width=args.width, conv="float")
+        training.train(init, arrays, args.float_epochs, verbose=0)
+    tf.keras.utils.set_random_seed(seed)
+    model = zoo.digits_resnet(width=args.width, conv=conv, **kwargs)
+    if init is not None:
+        transfer.init_from_float(model, init)
+    training.train(model, arrays, args.epochs, callbacks=extra, decay=args.decay, verbose=0)
     _, accuracy = model.evaluate(arrays.x_test, arrays.y_test, verbose=0)
     return accuracy, cost.model_cost(model).bit_ops
 

@@ -1,0 +1,131 @@
+"""End-to-end demos: train a method's rows, convert each with LCE, check parity, time them.
+
+One module per method (`tfbin.demo.pabt`, ...), each with `ROWS` (the models
+it compares), `train_row(name, dataset, epochs, width, verbose)` returning
+the trained model and its Keras history, and optionally `phases(epochs)` (a
+training phase to shade in the plot) and `row_extras(name, model)` (more
+report keys). `run_demo` runs them all the same way, measures each row here
+(the method modules never convert or time anything themselves) and writes
+`report.json` and `training_curves.png`.
+
+```python
+import tempfile
+import tfbin
+report = tfbin.demo.run_demo(epochs=1, width=8, rows=("bnn",), out=tempfile.mkdtemp(), verbose=0)
+report["models"][0]["argmax_agreement"]
+```
+"""
+import importlib
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfbin import cost, data, plots
+from tfbin.choices import DEMO_METHODS
+from tfbin.convert import convert, time_tflite
+from tfbin.files import write_json
+from tfbin.validation import check_int, check_one_of
+
+__all__ = ["DEMO_METHODS", "calibration_batch", "format_table", "measure", "method_module", "run_demo"]
+
+CALIBRATION_SAMPLES = 1000
+
+
+def calibration_batch(test, limit=CALIBRATION_SAMPLES):
+    """Up to `limit` images of a batched (image, label) test pipeline, as one array."""
+    images, count = [], 0
+    for batch, _ in test:
+        images.append(batch.numpy())
+        count += len(images[-1])
+        if count >= limit:
+            break
+    return np.concatenate(images)[:limit]
+
+
+def measure(name, model, dataset):
+    """The report row of a trained model: test accuracy (moving statistics), cost, LCE size, parity, latency."""
+    _, accuracy = model.evaluate(dataset.test, verbose=0)
+    conversion = convert(model, calibration_data=calibration_batch(dataset.test))
+    model_cost = cost.model_cost(model)
+    return {
+        "name": name,
+        "accuracy": float(accuracy),
+        "bit_ops": int(model_cost.bit_ops),
+        "flops": int(model_cost.flops),
+        "params_mbit": float(model_cost.params_mbit),
+        "size_bytes": conversion.size_bytes,
+        "latency_ms": time_tflite(conversion.tflite, threads=1).median_ms,
+        "parity_max_abs_diff": conversion.parity.max_abs_diff,
+        "argmax_agreement": conversion.parity.argmax_agreement,
+        "parity_samples": conversion.parity.samples,
+        "op_census": conversion.census,
+    }
+
+
+def format_table(rows):
+    """The rows as a fixed-width table for the terminal."""
+    width = max(16, *(len(row["name"]) for row in rows))
+    head = (
+        f"{'model':<{width}} {'accuracy':>8} {'bit-OPs':>12} {'size (B)':>9} {'latency ms':>10} "
+        f"{'max|diff|':>9} {'argmax agr.':>11}"
+    )
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        lines.append(
+            f"{row['name']:<{width}} {row['accuracy']:>8.4f} {row['bit_ops']:>12,} {row['size_bytes']:>9,} "
+            f"{row['latency_ms']:>10.3f} {row['parity_max_abs_diff']:>9.2e} {row['argmax_agreement']:>11.4f}"
+        )
+    return "\n".join(lines)
+
+
+
+
+def method_module(method):
+    """The module of one demo method (`tfbin.demo.<method>`)."""
+    check_one_of("method", method, DEMO_METHODS)
+    return importlib.import_module(f"tfbin.demo.{method}")
+
+
+def run_demo(method=DEMO_METHODS[0], epochs=12, width=32, seed=0, out=None, verbose=1, rows=None,
+             dataset="digits", data_dir=None, manual_dir=None):
+    """Trains each row of `method`'s demo, converts and times it; returns the report dict.
+
+    Every row trains the same number of epochs from the same random state.
+    `rows` picks some of the method's `ROWS` (default: all). With `out`,
+    writes `out/report.json` and `out/training_curves.png` once everything
+    succeeded (nothing is written on failure).
+    """
+    module = method_module(method)
+    check_int("epochs", epochs, minimum=1)
+    rows = module.ROWS if rows is None else tuple(rows)
+    for name in rows:
+        check_one_of("rows", name, module.ROWS)
+    loaded = data.load_dataset(dataset, batch_size=64, seed=seed, data_dir=data_dir, manual_dir=manual_dir)
+    results, histories = [], {}
+    for name in rows:
+        if verbose:
+            print(f"\n== {method}: {name}: training {epochs} epochs on {dataset}")
+        tf.keras.utils.set_random_seed(seed)
+        model, histories[name] = module.train_row(name, loaded, epochs, width, verbose)
+        row = measure(name, model, loaded)
+        if hasattr(module, "row_extras"):
+            row.update(module.row_extras(name, model))
+        results.append(row)
+    report = {"method": method, "dataset": dataset, "epochs": epochs, "width": width, "seed": seed,
+              "models": results}
+    phases = module.phases(epochs) if hasattr(module, "phases") else None
+    if phases:
+        report["phases"] = phases
+    if verbose:
+        print("\n" + format_table(results))
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        shade = {}
+        if phases:
+            shade = dict(shaded_epochs=(phases["start_epoch"], phases["end_epoch"]), shade_label=phases["label"])
+        plots.plot_training_curves(histories, os.path.join(out, "training_curves.png"), **shade)
+        write_json(os.path.join(out, "report.json"), report)
+        if verbose:
+            print(f"\nwrote {os.path.join(out, 'report.json')} and training_curves.png")
+    return report

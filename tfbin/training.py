@@ -1,0 +1,86 @@
+"""Training a classifier the way the demos and benchmarks do, in one call.
+
+`train` compiles a model with the optimizer it needs (Bop for the binary
+weights plus Adam for the rest, or Adam alone for a float model), fits it on a
+`tfbin.data.Dataset` or `tfbin.data.Arrays` with the test split as validation
+data, and returns the Keras `History`. Anything it does not cover is plain
+Keras: compile and fit the model yourself.
+
+```python
+import tfbin
+from tfbin import data, training, zoo
+
+digits = data.digits_arrays()
+model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=2)
+history = training.train(model, digits, epochs=1, verbose=0)
+history.history["val_accuracy"]
+```
+"""
+import larq as lq
+import numpy as np
+import tensorflow as tf
+
+from tfbin import optimizers
+from tfbin.data import Arrays
+from tfbin.validation import check_int
+
+__all__ = ["default_optimizer", "fit_arguments", "steps_per_epoch", "train"]
+
+
+def steps_per_epoch(dataset, batch_size=64):
+    """Training steps per epoch of a `Dataset` (its batches) or of `Arrays` at `batch_size`."""
+    if isinstance(dataset, Arrays):
+        return int(np.ceil(len(dataset.x_train) / batch_size))
+    return int(dataset.train.cardinality())
+
+
+def fit_arguments(dataset, batch_size=64):
+    """The `model.fit` keyword arguments for `dataset`'s training split, validated on its test split."""
+    if isinstance(dataset, Arrays):
+        return dict(x=dataset.x_train, y=dataset.y_train, batch_size=batch_size,
+                    validation_data=(dataset.x_test, dataset.y_test))
+    return dict(x=dataset.train, validation_data=dataset.test)
+
+
+def default_optimizer(model, learning_rate=1e-3, gamma=1e-3, threshold=1e-7, decay_epochs=None,
+                      steps_per_epoch=None, final_fraction=0.01):
+    """Bop + Adam (`tfbin.optimizers.bop_optimizer`) when `model` has binary weights, else Adam.
+
+    With `decay_epochs` (and `steps_per_epoch`), eta and Bop's gamma decay
+    linearly to `final_fraction` of their initial values over that many epochs.
+    """
+    kind = "linear" if decay_epochs else "constant"
+    final_learning_rate = learning_rate * final_fraction if decay_epochs else None
+    if not any(lq.optimizers.Bop.is_binary_variable(v) for v in model.trainable_variables):
+        # Bop would have no variables, and larq's CaseOptimizer refuses that.
+        eta = optimizers.schedule(learning_rate, kind, steps_per_epoch, decay_epochs, final=final_learning_rate,
+                                  name="learning_rate")
+        return tf.keras.optimizers.legacy.Adam(eta)
+    return optimizers.bop_optimizer(
+        learning_rate=learning_rate, gamma=gamma, threshold=threshold, schedule_kind=kind,
+        steps_per_epoch=steps_per_epoch, epochs=decay_epochs, final_learning_rate=final_learning_rate,
+        final_gamma=gamma * final_fraction if decay_epochs else None,
+    )
+
+
+def train(model, dataset, epochs, optimizer=None, callbacks=(), decay=False, batch_size=64, verbose=1):
+    """Compiles `model` for sparse labels on logits and fits it; returns the `History`.
+
+    Arguments:
+        dataset: a `tfbin.data.Dataset` (batched pipelines) or `tfbin.data.Arrays`.
+        optimizer: a Keras optimizer; by default `default_optimizer(model)`.
+        decay: with the default optimizer, decay eta and Bop's gamma linearly
+            to 1% over the run.
+        batch_size: for `Arrays` only (a `Dataset` is batched already).
+    """
+    check_int("epochs", epochs, minimum=1)
+    if optimizer is None:
+        optimizer = default_optimizer(
+            model, decay_epochs=epochs if decay else None, steps_per_epoch=steps_per_epoch(dataset, batch_size)
+        )
+    model.compile(
+        optimizer,
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model.fit(epochs=epochs, callbacks=list(callbacks), verbose=verbose, **fit_arguments(dataset, batch_size))
