@@ -1,7 +1,7 @@
 """What the benchmark scripts share: printing and saving their Markdown tables."""
 import os
 
-from tfbin.convert import write_atomic
+from tfbin.files import write_atomic
 
 
 def print_and_save(table, path):

@@ -5,7 +5,7 @@ For a ResNet-18-shaped net at 224x224 and a ResNet-20-shaped net at 32x32
 `tfbin.convert.convert`, parity checked; float and int8 TFLite through
 `tfbin.convert.baselines` from the BNN's architecture) and timed with the LCE
 interpreter on this host, one thread. Nets are untrained: BatchNorm and scales
-get trained-like values (`tfbin.convert.realistic`) so parity means something;
+get trained-like values (`tfbin.testing.realistic_weights`) so parity means something;
 latency and size do not depend on the weights. The PaBT row is the MBN 3/3 net
 with one live (m, n) binary convolution per layer, chosen at random per layer,
 as PaBT's pruning leaves it.
@@ -34,7 +34,7 @@ import tensorflow as tf
 from tfbin import zoo
 from common import print_and_save
 from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite
-from tfbin.convert.realistic import realistic_weights
+from tfbin.testing import realistic_weights
 from tfbin.layers import MultiBaseConv2D
 
 NETS = {

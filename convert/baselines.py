@@ -8,9 +8,15 @@ of its live weight bases times their mean scale), so the baselines measure
 size and speed, not the binary model's accuracy.
 
 ```python
+import tfbin
+from tfbin import data, zoo
 from tfbin.convert import baselines
-fp32 = baselines.baseline("float", model, x_calibration)   # Baseline(kind, tflite, census, parity)
-int8 = baselines.baseline("int8", model, x_calibration)    # post-training quantization
+
+model = zoo.digits_resnet(width=8)
+x = data.digits_arrays().x_test[:64]
+fp32 = baselines.baseline("float", model, x)   # Baseline(kind, tflite, census, parity)
+int8 = baselines.baseline("int8", model, x)    # post-training quantization
+fp32.size_bytes, int8.size_bytes
 ```
 """
 import dataclasses
@@ -19,15 +25,15 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
+from tfbin.choices import BASELINES
 from tfbin.convert.converter import ConversionError, check_parity, lce_predict
 from tfbin.convert.flatbuffer import op_census
 from tfbin.convert.parity import measure_parity
-from tfbin.export import rewrite
+from tfbin.graph import rewrite
 from tfbin.layers import MultiBaseConv2D
+from tfbin.validation import check_one_of
 
-__all__ = ["BASELINES", "Baseline", "baseline", "float_model", "float_tflite", "int8_tflite"]
-
-BASELINES = ("float", "int8")
+__all__ = ["BASELINES", "Baseline", "baseline", "float_model"]
 # Post-training quantization needs a few hundred samples at most.
 _INT8_CALIBRATION_SAMPLES = 200
 
@@ -106,25 +112,13 @@ def float_model(model):
     return rewrite(model, replace)
 
 
-def float_tflite(model):
-    """`float_model(model)` as plain TFLite bytes (no LCE ops; runs on any TFLite runtime)."""
-    return _float_to_tflite(float_model(model))
-
-
-def int8_tflite(model, calibration_data):
-    """`float_model(model)` quantized to int8 after training, calibrated on `calibration_data`.
-
-    Weights and activations are int8; the model keeps float inputs and
-    outputs so the same data and benchmarks apply.
-    """
-    return _int8_to_tflite(float_model(model), calibration_data)
-
-
 def _float_to_tflite(keras_model):
     return tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
 
 
 def _int8_to_tflite(keras_model, calibration_data):
+    # Weights and activations int8; inputs and outputs stay float so the same
+    # data and benchmarks apply.
     samples = np.asarray(calibration_data, np.float32)[:_INT8_CALIBRATION_SAMPLES]
 
     def representative():
@@ -144,8 +138,7 @@ def baseline(kind, model, calibration_data):
     The float baseline must match the float Keras model (else ConversionError);
     int8's figures are reported, since quantization changes outputs by design.
     """
-    if kind not in BASELINES:
-        raise ValueError(f"baseline must be one of {', '.join(BASELINES)}; got {kind!r}")
+    check_one_of("kind", kind, BASELINES)
     x = np.asarray(calibration_data, np.float32)
     reference = float_model(model)
     try:

@@ -2,8 +2,16 @@
 
 ```python
 from tfbin.convert import report
+
 print(report.census_table({"LceBconv2d": 4, "CONV_2D": 2}))
-print(report.bench_table(rows))       # rows: dicts as `tfbin bench --json` prints them
+# rows: dicts as `tfbin bench --json` prints them
+rows = [
+    {"name": "bnn.tflite", "size_bytes": 30_000, "census": {"LceBconv2d": 4}, "bit_ops": 2_064_384,
+     "flops": 10_000, "ops": 42_256, "median_ms": 0.14, "p90_ms": 0.15, "min_ms": 0.13, "latency_ms": 0.14},
+    {"name": "float.tflite", "size_bytes": 90_000, "census": {"CONV_2D": 6}, "bit_ops": 0,
+     "flops": 2_074_384, "ops": 2_074_384, "median_ms": 0.09, "p90_ms": 0.1, "min_ms": 0.08, "latency_ms": 0.09},
+]
+print(report.bench_table(rows))
 report.plot_latency(rows, "latency.png")
 ```
 """
@@ -57,11 +65,9 @@ def bench_table(rows):
 
 def plot_latency(rows, path, title="latency"):
     """Latency against bit-OPs (left) and OPs = bit-OPs/64 + FLOPs (right), one labelled point per model."""
-    from tfbin.plots import save_figure  # first: it selects the headless backend
+    from tfbin.plots import new_figure, save_figure
 
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = new_figure(2, figsize=(11, 4.2))
     for ax, key, label in ((axes[0], "bit_ops", "bit-OPs"), (axes[1], "ops", "OPs = bit-OPs/64 + FLOPs")):
         for i, row in enumerate(rows):
             x = row[key] / 1e6

@@ -1,16 +1,23 @@
-"""Trained-looking weights for untrained models, so their parity and latency mean something.
+"""Helpers for testing and benchmarking models built with tfbin.
 
 A freshly built binary net has BatchNorm with zero mean, unit variance, unit
 scale and zero shift, and multi-base scales of one: its binary convolutions
-sum integers that land exactly on sign thresholds, and LCE's different float
-order flips those ties (tfbin.convert.parity). Trained nets do not sit on
-ties. `realistic_weights` gives BatchNorm and multi-base scales random
-trained-like values and sets the moving statistics from a forward pass over
-`x`, as training would.
+sum integers that land exactly on sign thresholds, and any other float order
+(LCE's, for one) flips those ties (see `tfbin.convert.parity`). Trained nets
+do not sit on ties. `realistic_weights` gives an untrained model BatchNorm and
+multi-base scales with random trained-like values and sets the moving
+statistics from a forward pass over sample inputs, as training would, so that
+its parity and latency figures mean something.
 
 ```python
-from tfbin.convert.realistic import realistic_weights
-realistic_weights(model, x_sample, seed=0)   # in place; returns model
+import numpy as np
+import tfbin
+from tfbin import zoo
+from tfbin.testing import realistic_weights
+
+model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=2)
+x = np.random.default_rng(0).standard_normal((64, 8, 8, 1)).astype("float32")
+realistic_weights(model, x, seed=0)   # in place; returns the model
 ```
 """
 import numpy as np
