@@ -1,11 +1,16 @@
 """Latency of TFLite flatbuffers: on this host, or parsed from benchmark_model output.
 
 ```python
+import tfbin
+from tfbin import convert, data, zoo
 from tfbin.convert import bench
-stats = bench.time_tflite(open("model.tflite", "rb").read(), threads=1)
-stats.median_ms
+
+tflite = convert.convert(zoo.digits_resnet(width=8), calibration_data=data.digits_arrays().x_test[:64]).tflite
+bench.time_tflite(tflite, threads=1).median_ms
+open("model.tflite", "wb").write(tflite)
 bench.time_file("model.tflite").median_ms       # in a child process
-bench.parse_benchmark_output(text_printed_by_lce_benchmark_model).latency_ms
+printed = "Inference timings in us: Init: 4210, First inference: 1203, Warmup (avg): 960.3, Inference (avg): 801.2"
+bench.parse_benchmark_output(printed).latency_ms  # what lce_benchmark_model printed: 0.8012
 ```
 """
 import dataclasses

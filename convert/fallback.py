@@ -8,7 +8,13 @@ module lists the binary layers of a (stripped) Keras model, finds each one's
 filter among the flatbuffer's `LceBconv2d`s and names the ones it cannot find.
 
 ```python
+import larq_compute_engine as lce
+import tfbin
+from tfbin import zoo
 from tfbin.convert import fallback, flatbuffer
+
+model = zoo.digits_resnet(width=8)
+tflite = lce.convert_keras_model(model)
 layers = fallback.binary_layers(model)             # [BinaryLayer(name=..., ...), ...]
 fallback.unmatched(layers, flatbuffer.binary_filters(tflite))   # [] when all became LceBconv2d
 ```

@@ -1,9 +1,13 @@
 """Reading TFLite flatbuffers: validation, the operator census, binary filters and cost.
 
 ```python
+import larq_compute_engine as lce
+import tfbin
+from tfbin import zoo
 from tfbin.convert import flatbuffer
-data = open("model.tflite", "rb").read()
-flatbuffer.op_census(data)     # {"LceBconv2d": 8, "LceQuantize": 8, "CONV_2D": 1, ...}
+
+data = lce.convert_keras_model(zoo.digits_resnet(width=8))   # or open("model.tflite", "rb").read()
+flatbuffer.op_census(data)     # {"LceBconv2d": 4, "LceQuantize": 4, "CONV_2D": 2, ...}
 flatbuffer.flatbuffer_cost(data)  # {"bit_ops": ..., "flops": ...}
 ```
 """

@@ -22,7 +22,11 @@ allows up to `FLOOR_FACTOR` times it. Wrong conversions of those nets are
 still 3 to 14 times above the allowance (measured).
 
 ```python
-from tfbin.convert import measure_parity
+import numpy as np
+from tfbin.convert.parity import measure_parity
+
+keras_outputs = np.array([[2.0, 1.0, 0.5], [0.1, 0.3, 0.2]])
+lce_outputs = keras_outputs + 1e-6
 parity = measure_parity(keras_outputs, lce_outputs)
 parity.faithful()   # argmax agreement >= 0.99 and p90 relative error <= 0.05
 ```

@@ -13,6 +13,7 @@ is built from `shlex.quote`d words; destinations, serials and device paths
 are checked first; every call has a timeout.
 
 ```python
+# needs: an ARM board reachable over ssh, with lce_benchmark_model on it
 from tfbin.convert import remote
 device = remote.SshDevice("pi@raspberrypi.local", connect_timeout=10)
 latencies = remote.benchmark(device, ["model.tflite"], lce_benchmark="/home/pi/lce_benchmark_model")
