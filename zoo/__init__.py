@@ -5,7 +5,9 @@ from tfbin.zoo.models import (
     digits_resnet,
     resnet18,
     resnet20,
+    resnet34,
+    resnet56,
     residual_net,
 )
 
-__all__ = ["CONV_KINDS", "binary_conv", "digits_resnet", "resnet18", "resnet20", "residual_net"]
+__all__ = ["CONV_KINDS", "binary_conv", "digits_resnet", "resnet18", "resnet20", "resnet34", "resnet56", "residual_net"]

@@ -20,7 +20,16 @@ from tfbin.choices import CONV_KINDS
 from tfbin.layers import MultiBaseConv2D
 from tfbin.validation import check_one_of
 
-__all__ = ["CONV_KINDS", "binary_conv", "digits_resnet", "resnet18", "resnet20", "residual_net"]
+__all__ = [
+    "CONV_KINDS",
+    "binary_conv",
+    "digits_resnet",
+    "resnet18",
+    "resnet20",
+    "resnet34",
+    "resnet56",
+    "residual_net",
+]
 
 
 def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, **mbn_kwargs):
@@ -111,26 +120,37 @@ def digits_resnet(input_shape=(8, 8, 1), num_classes=10, width=32, **kwargs):
     return residual_net(input_shape, num_classes, stages, name="digits_resnet", **kwargs)
 
 
+def _cifar_resnet(depth, input_shape, num_classes, width, kwargs):
+    # (depth - 2) / 6 basic blocks of two 3x3 convolutions per stage, each
+    # convolution with its own shortcut (Bi-Real style).
+    convolutions = (depth - 2) // 3
+    stages = [(width, convolutions, 1), (2 * width, convolutions, 2), (4 * width, convolutions, 2)]
+    return residual_net(input_shape, num_classes, stages, name=f"resnet{depth}", **kwargs)
+
+
 def resnet20(input_shape=(32, 32, 3), num_classes=10, width=16, **kwargs):
-    """ResNet-20 for CIFAR: three stages of three blocks, widths w, 2w, 4w."""
-    stages = [(width, 3, 1), (2 * width, 3, 2), (4 * width, 3, 2)]
-    return residual_net(input_shape, num_classes, stages, name="resnet20", **kwargs)
+    """ResNet-20 for CIFAR: three stages (widths w, 2w, 4w) of three basic blocks: 18 binary 3x3 convolutions."""
+    return _cifar_resnet(20, input_shape, num_classes, width, kwargs)
+
+
+def resnet56(input_shape=(32, 32, 3), num_classes=10, width=16, **kwargs):
+    """ResNet-56 for CIFAR: three stages (widths w, 2w, 4w) of nine basic blocks: 54 binary 3x3 convolutions."""
+    return _cifar_resnet(56, input_shape, num_classes, width, kwargs)
+
+
+def _imagenet_resnet(depth, basic_blocks, input_shape, num_classes, width, kwargs):
+    # Each basic block of two 3x3 convolutions is two binary blocks, each with
+    # its own shortcut (Bi-Real style).
+    stages = [(width * 2**s, 2 * blocks, 1 if s == 0 else 2) for s, blocks in enumerate(basic_blocks)]
+    return residual_net(input_shape, num_classes, stages, stem_stride=2, stem_kernel=7, stem_pool=True,
+                        name=f"resnet{depth}", **kwargs)
 
 
 def resnet18(input_shape=(224, 224, 3), num_classes=1000, width=64, **kwargs):
-    """ResNet-18 for ImageNet: a 7x7/2 stem with max pool, four stages of two blocks.
+    """ResNet-18 for ImageNet: a 7x7/2 stem with max pool, four stages of two basic blocks: 16 binary 3x3 convolutions."""
+    return _imagenet_resnet(18, (2, 2, 2, 2), input_shape, num_classes, width, kwargs)
 
-    Each basic block of two 3x3 convolutions is counted as two binary blocks,
-    each with its own shortcut (Bi-Real style).
-    """
-    stages = [(width, 4, 1), (2 * width, 4, 2), (4 * width, 4, 2), (8 * width, 4, 2)]
-    return residual_net(
-        input_shape,
-        num_classes,
-        stages,
-        stem_stride=2,
-        stem_kernel=7,
-        stem_pool=True,
-        name="resnet18",
-        **kwargs,
-    )
+
+def resnet34(input_shape=(224, 224, 3), num_classes=1000, width=64, **kwargs):
+    """ResNet-34 for ImageNet: stages of 3, 4, 6 and 3 basic blocks: 32 binary 3x3 convolutions."""
+    return _imagenet_resnet(34, (3, 4, 6, 3), input_shape, num_classes, width, kwargs)
