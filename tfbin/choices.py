@@ -11,10 +11,22 @@ from tfbin import choices
 choices.OPTIMIZERS                    # ('adam', 'amsgrad')
 ```
 """
-__all__ = ["BASELINES", "CONV_KINDS", "DATASETS", "DEMO_METHODS", "OPTIMIZERS", "SCHEDULES", "TUNERS"]
+__all__ = [
+    "BASELINES",
+    "CONV_KINDS",
+    "DATASETS",
+    "DEMO_METHODS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SEGMENTATION_DATASETS",
+    "STRATEGIES",
+    "TUNERS",
+]
 
-# tfbin.data.load_dataset
+# tfbin.data.load_dataset: image classification
 DATASETS = ("digits", "cifar10", "cifar100", "imagenet2012")
+# tfbin.data.load_segmentation_dataset: per-pixel labels
+SEGMENTATION_DATASETS = ("digit_scenes", "cityscapes")
 # tfbin.optimizers.bop_optimizer: the optimizer of everything that is not binary, and its schedules
 OPTIMIZERS = ("adam", "amsgrad")
 SCHEDULES = ("constant", "step", "linear")
@@ -26,3 +38,5 @@ TUNERS = ("grid", "random", "bayesian", "hyperband")
 BASELINES = ("float", "int8")
 # tfbin.demo.run_demo: one end-to-end demo per method; the first is the default
 DEMO_METHODS = ("pabt",)
+# tfbin.distribute.get_strategy: where training runs
+STRATEGIES = ("default", "mirrored", "multiworker")

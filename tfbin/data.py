@@ -28,7 +28,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from tensorflow_datasets.core.utils import gcs_utils
 
-from tfbin.choices import DATASETS
+from tfbin.choices import DATASETS, SEGMENTATION_DATASETS
+from tfbin.metrics import IGNORE_LABEL
 from tfbin.validation import check_fraction, check_int, check_one_of
 
 # Per-channel statistics of the training images, pixels scaled to [0, 1].
@@ -37,7 +38,12 @@ _CIFAR_STATS = {
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-_IMAGENET_ARCHIVES = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
+# Datasets whose archives must be fetched by hand (registration), then prepared
+# from a manual_dir: TFDS name -> (archives, where to get them).
+_MANUAL_ARCHIVES = {
+    "imagenet2012": (("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar"), "https://image-net.org"),
+    "cityscapes": (("leftImg8bit_trainvaltest.zip", "gtFine_trainvaltest.zip"), "https://www.cityscapes-dataset.com"),
+}
 
 # Examples held in the shuffle buffer of TFDS training splits (the files are
 # shuffled too, so the buffer only has to mix within a few files).
@@ -86,23 +92,29 @@ def digits_arrays(image_size=8, test_fraction=0.3, seed=0):
     test images leaks into training.
     """
     _check_image_size(image_size)
-    check_fraction("test_fraction", test_fraction, include_zero=False)
-    digits = load_digits()
-    images = digits.images.astype(np.float32)[..., np.newaxis]
+    (x_train, y_train), (x_test, y_test) = _digits_split(test_fraction, seed)
     if image_size != 8:
-        images = tf.image.resize(images, (image_size, image_size)).numpy()
-    labels = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, labels, test_size=test_fraction, random_state=seed, stratify=labels
-    )
+        x_train, x_test = (tf.image.resize(x, (image_size, image_size)).numpy() for x in (x_train, x_test))
     mean, std = x_train.mean(), x_train.std()
     return Arrays(
         x_train=(x_train - mean) / std,
         y_train=y_train,
         x_test=(x_test - mean) / std,
         y_test=y_test,
-        num_classes=len(digits.target_names),
+        num_classes=10,
     )
+
+
+def _digits_split(test_fraction, seed):
+    """The raw digits (pixel values 0..16, NHWC) split into ((x, y) train, (x, y) test), stratified."""
+    check_fraction("test_fraction", test_fraction, include_zero=False)
+    digits = load_digits()
+    images = digits.images.astype(np.float32)[..., np.newaxis]
+    labels = digits.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, labels, test_size=test_fraction, random_state=seed, stratify=labels
+    )
+    return (x_train, y_train), (x_test, y_test)
 
 
 def load_dataset(
@@ -214,27 +226,24 @@ def _without_gcs():
 
 
 def _prepared_builder(name, data_dir, manual_dir):
-    """The TFDS builder of `name`, ImageNet prepared from `manual_dir` if needed."""
+    """The TFDS builder of `name`, prepared from `manual_dir` if it is a manual dataset."""
     with _without_gcs():
         builder = tfds.builder(name, data_dir=data_dir)
-        if name == "imagenet2012" and manual_dir is not None:
-            _prepare_imagenet(builder, manual_dir)
+        if builder.name in _MANUAL_ARCHIVES and manual_dir is not None:
+            _prepare_from_archives(builder, manual_dir)
     return builder
 
 
-def _prepare_imagenet(builder, manual_dir):
+def _prepare_from_archives(builder, manual_dir):
     if builder.is_prepared():
         return
-    missing = [
-        archive
-        for archive in _IMAGENET_ARCHIVES
-        if not os.path.isfile(os.path.join(manual_dir, archive))
-    ]
+    archives, _ = _MANUAL_ARCHIVES[builder.name]
+    missing = [archive for archive in archives if not os.path.isfile(os.path.join(manual_dir, archive))]
     if missing:
         raise _unavailable(
             builder, f" and manual_dir {manual_dir} lacks {' and '.join(missing)}"
         )
-    # TFDS reads the archives where they are: no download, no extraction.
+    # TFDS reads the archives where they are: nothing is downloaded.
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(
             manual_dir=manual_dir, try_download_gcs=False
@@ -243,13 +252,14 @@ def _prepare_imagenet(builder, manual_dir):
 
 
 def _unavailable(builder, detail=""):
-    if builder.name == "imagenet2012":
+    if builder.name in _MANUAL_ARCHIVES:
+        archives, source = _MANUAL_ARCHIVES[builder.name]
         how = (
-            f"ImageNet cannot be downloaded automatically. Put "
-            f"{' and '.join(_IMAGENET_ARCHIVES)} (from https://image-net.org) in "
+            f"{builder.name} cannot be downloaded automatically. Put "
+            f"{' and '.join(archives)} (from {source}) in "
             f"a folder and pass manual_dir=FOLDER: it is then prepared into the "
             f"data dir once, with no internet needed. Or prepare it elsewhere "
-            f"with `tfds build imagenet2012 --manual_dir FOLDER --data_dir DIR`, "
+            f"with `tfds build {builder.name} --manual_dir FOLDER --data_dir DIR`, "
             f"copy DIR here and pass data_dir=DIR."
         )
     else:
@@ -265,7 +275,7 @@ def _unavailable(builder, detail=""):
     )
 
 
-def _read_split(builder, split, shuffle_files=False, seed=0, decoders=None):
+def _read_split(builder, split, shuffle_files=False, seed=0, decoders=None, as_supervised=True):
     """`builder.as_dataset`, telling the user how to provide missing data.
 
     TFDS only finds out that a dataset is not prepared when it is asked for a
@@ -274,7 +284,7 @@ def _read_split(builder, split, shuffle_files=False, seed=0, decoders=None):
     try:
         return builder.as_dataset(
             split=split,
-            as_supervised=True,
+            as_supervised=as_supervised,
             shuffle_files=shuffle_files,
             read_config=tfds.ReadConfig(shuffle_seed=seed),
             decoders=decoders,
@@ -378,4 +388,125 @@ def _tfds_dataset(builder, test_split, size, batch_size, seed, train_fn, preproc
         input_shape=(size, size, 3),
         train_size=_split_size(builder, "train"),
         test_size=_split_size(builder, test_split),
+    )
+
+
+# -- semantic segmentation ------------------------------------------------------
+
+# Cityscapes' label ids (gtFine_labelIds) of its 19 evaluated classes, in training-id order
+# (road, sidewalk, building, wall, fence, pole, traffic light, traffic sign, vegetation, terrain,
+# sky, person, rider, car, truck, bus, train, motorcycle, bicycle); every other id is ignored.
+_CITYSCAPES_LABEL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
+
+
+def _segmentation_size(image_size, default):
+    size = default if image_size is None else image_size
+    size = (size, size) if not isinstance(size, (tuple, list)) else tuple(size)
+    if len(size) != 2:
+        raise ValueError(f"image_size must be an int or a (height, width) pair, got {image_size!r}")
+    for side in size:
+        check_int("image_size", side, minimum=8)
+    return size
+
+
+def load_segmentation_dataset(name, batch_size=8, image_size=None, seed=0, data_dir=None, manual_dir=None,
+                              augment=True, test_fraction=0.3):
+    """Batched `(image, labels)` pipelines for semantic segmentation.
+
+    Labels are int32 maps of shape (height, width) holding class ids, and
+    `IGNORE_LABEL` where a pixel belongs to no evaluated class.
+
+    - `"digit_scenes"`: scenes of 32x32 (default) made of scikit-learn's
+      real handwritten digits, two or three per scene at random places; each
+      pixel's label is its digit's class + 1 where the digit has ink, 0 for
+      the background (11 classes). Bundled, so it works offline; the digits
+      of the test scenes are the held-out digits.
+    - `"cityscapes"`: TFDS `cityscapes/semantic_segmentation` (its train and
+      validation splits), labels mapped to the 19 evaluated classes, resized
+      to `image_size` (default 512x1024, as in PaBT's DeepLab setup) and
+      normalised like ImageNet; training images are flipped at random. The
+      archives need registration: prepare from `manual_dir` holding
+      leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip.
+
+    `image_size` is an int (square) or a (height, width) pair.
+    """
+    check_one_of("name", name, SEGMENTATION_DATASETS)
+    check_int("batch_size", batch_size, minimum=1)
+    if name == "digit_scenes":
+        return _digit_scenes_dataset(batch_size, _segmentation_size(image_size, 32), test_fraction, seed)
+    size = _segmentation_size(image_size, (512, 1024))
+    builder = _prepared_builder("cityscapes/semantic_segmentation", data_dir, manual_dir)
+    return _cityscapes_dataset(builder, batch_size, size, seed, augment)
+
+
+def digit_scenes_arrays(image_size=32, scenes=(1000, 300), test_fraction=0.3, seed=0):
+    """(train, test) pairs of (images, labels) arrays of digit scenes; see `load_segmentation_dataset`."""
+    height, width = _segmentation_size(image_size, 32)
+    if height < 16 or width < 16:
+        raise ValueError(f"image_size must be at least 16 for digit scenes (digits are 16x16), got {image_size!r}")
+    rng = np.random.default_rng(seed)
+    splits = _digits_split(test_fraction, seed)
+    scale = np.ones((2, 2, 1), np.float32)  # digits drawn at 16x16
+    out = []
+    for (digits, classes), count in zip(splits, scenes):
+        images = np.zeros((count, height, width, 1), np.float32)
+        labels = np.zeros((count, height, width), np.int32)
+        for scene in range(count):
+            for index in rng.choice(len(digits), size=rng.integers(2, 4), replace=False):
+                top, left = rng.integers(0, height - 15), rng.integers(0, width - 15)
+                ink = np.kron(digits[index], scale)
+                window = (slice(top, top + 16), slice(left, left + 16))
+                images[scene][window] = np.maximum(images[scene][window], ink)
+                labels[scene][window] = np.where(ink[..., 0] >= 4, classes[index] + 1, labels[scene][window])
+        out.append((images, labels))
+    mean, std = out[0][0].mean(), out[0][0].std()
+    return tuple(((images - mean) / std, labels) for images, labels in out)
+
+
+def _digit_scenes_dataset(batch_size, size, test_fraction, seed):
+    (x_train, y_train), (x_test, y_test) = digit_scenes_arrays(size, test_fraction=test_fraction, seed=seed)
+    train = tf.data.Dataset.from_tensor_slices((x_train, y_train))
+    test = tf.data.Dataset.from_tensor_slices((x_test, y_test))
+    return Dataset(
+        train=_train_pipeline(train, batch_size, seed, len(x_train)),
+        test=_test_pipeline(test, batch_size),
+        num_classes=11,
+        input_shape=x_train.shape[1:],
+        train_size=len(x_train),
+        test_size=len(x_test),
+    )
+
+
+def _cityscapes_dataset(builder, batch_size, size, seed, augment):
+    train_ids = np.full(256, IGNORE_LABEL, np.int32)
+    train_ids[list(_CITYSCAPES_LABEL_IDS)] = np.arange(len(_CITYSCAPES_LABEL_IDS))
+    train_ids = tf.constant(train_ids)
+
+    def preprocess(png, label_png):
+        image = tf.image.resize(tf.cast(tf.io.decode_png(png, channels=3), tf.float32), size)
+        labels = tf.gather(train_ids, tf.cast(tf.io.decode_png(label_png, channels=1), tf.int32))
+        labels = tf.image.resize(labels, size, method="nearest")[..., 0]
+        return _normalize(image, _IMAGENET_STATS), labels
+
+    def augment_fn(png, label_png, example_seed):
+        image, labels = preprocess(png, label_png)
+        flip = tf.random.stateless_uniform((), example_seed) < 0.5
+        return tf.cond(flip, lambda: (image[:, ::-1], labels[:, ::-1]), lambda: (image, labels))
+
+    # PNGs stay encoded until after the shuffle buffer: decoded, a few dozen
+    # 1024x2048 frames would take gigabytes.
+    decoders = {"image_left": tfds.decode.SkipDecoding(), "segmentation_label": tfds.decode.SkipDecoding()}
+
+    def pairs(split, **kwargs):
+        examples = _read_split(builder, split, decoders=decoders, as_supervised=False, **kwargs)
+        return examples.map(lambda example: (example["image_left"], example["segmentation_label"]))
+
+    return Dataset(
+        train=_train_pipeline(pairs("train", shuffle_files=True, seed=seed), batch_size, seed, 64,
+                              _train_fn(augment, augment_fn, preprocess)),
+        test=_test_pipeline(pairs("validation"), batch_size, preprocess),
+        num_classes=len(_CITYSCAPES_LABEL_IDS),
+        input_shape=(*size, 3),
+        train_size=_split_size(builder, "train"),
+        test_size=_split_size(builder, "validation"),
     )
