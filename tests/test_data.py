@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfbin import data
 from tfbin.data import (
     DATASETS,
     DatasetUnavailableError,
@@ -342,3 +343,59 @@ def test_imagenet_manual_dir_without_archives(tmp_path, network_attempts):
     assert (
         not (tmp_path / "data").exists() or list((tmp_path / "data").rglob("*")) == []
     )
+
+
+# Semantic segmentation
+
+
+def test_digit_scenes_label_the_ink_of_real_held_out_digits():
+    (x_train, y_train), (x_test, y_test) = data.digit_scenes_arrays(image_size=32, scenes=(40, 20), seed=1)
+    assert x_train.shape == (40, 32, 32, 1) and y_test.shape == (20, 32, 32)
+    assert y_train.dtype == np.int32 and set(np.unique(y_train)) <= set(range(11))
+    # Every scene has background and at least two digits' worth of labelled ink.
+    for labels in y_train:
+        assert 0 in labels and len(set(np.unique(labels)) - {0}) >= 1
+    # Labelled pixels are the bright ones; the background is dark.
+    assert x_train[..., 0][y_train > 0].mean() > x_train[..., 0][y_train == 0].mean() + 1.0
+    again = data.digit_scenes_arrays(image_size=32, scenes=(40, 20), seed=1)
+    np.testing.assert_array_equal(again[0][1], y_train)
+
+
+def test_segmentation_pipelines_batch_images_and_label_maps():
+    loaded = data.load_segmentation_dataset("digit_scenes", batch_size=8, image_size=(16, 24))
+    images, labels = next(iter(loaded.train))
+    assert images.shape == (8, 16, 24, 1) and labels.shape == (8, 16, 24) and labels.dtype == tf.int32
+    assert loaded.num_classes == 11 and loaded.input_shape == (16, 24, 1)
+
+
+def test_cityscapes_maps_label_ids_to_the_19_classes_and_ignores_the_rest():
+    with tfds.testing.mock_data(num_examples=2):
+        loaded = data.load_segmentation_dataset("cityscapes", batch_size=2, image_size=(32, 64))
+        images, labels = next(iter(loaded.train))
+        test_images, test_labels = next(iter(loaded.test))
+    assert images.shape == (2, 32, 64, 3) and test_labels.shape == (2, 32, 64)
+    assert loaded.num_classes == 19 and loaded.input_shape == (32, 64, 3)
+    values = set(np.unique(labels.numpy())) | set(np.unique(test_labels.numpy()))
+    assert values <= set(range(19)) | {255} and 255 in values
+
+
+def test_cityscapes_not_prepared_names_the_archives(tmp_path, network_attempts):
+    with pytest.raises(DatasetUnavailableError) as error:
+        data.load_segmentation_dataset("cityscapes", data_dir=tmp_path)
+    message = str(error.value)
+    assert "leftImg8bit_trainvaltest.zip" in message and "gtFine_trainvaltest.zip" in message
+    assert "manual_dir=" in message
+    assert network_attempts == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="ade20k"), "name must be one of digit_scenes, cityscapes"),
+        (dict(name="digit_scenes", image_size=(16, 16, 3)), "image_size must be an int or a"),
+        (dict(name="digit_scenes", image_size=4), "image_size must be an int >= 8"),
+    ],
+)
+def test_bad_segmentation_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.load_segmentation_dataset(**kwargs)
