@@ -28,14 +28,17 @@ _SUBMODULES = (
     "cost",
     "data",
     "demo",
+    "distribute",
     "files",
     "graph",
     "initializers",
     "layers",
+    "metrics",
     "optimizers",
     "plots",
     "pruning",
     "quantizers",
+    "recipes",
     "registry",
     "testing",
     "training",
@@ -45,7 +48,7 @@ _SUBMODULES = (
     "zoo",
 )
 # The modules whose import registers tfbin's Keras objects.
-_REGISTERING = ("callbacks", "initializers", "layers", "pruning", "quantizers")
+_REGISTERING = ("callbacks", "initializers", "layers", "metrics", "pruning", "quantizers")
 
 
 def _started_as_command():

@@ -6,6 +6,7 @@
     tfbin convert model.keras -o model.tflite --calibration digits
     tfbin bench model.tflite --threads 1
     tfbin tune --preset quick --out tune-out
+    tfbin train --recipe pabt-resnet20-cifar10 --dataset digits --epochs 2 --out run
 
 Each subcommand module has `add_parser(commands)`, which declares its options
 without importing TensorFlow, and `run(args)`, which imports what the work
@@ -18,12 +19,12 @@ import argparse
 import logging
 import sys
 
-from tfbin.cli import bench, convert, demo, summary, tune
+from tfbin.cli import bench, convert, demo, summary, train, tune
 from tfbin.cli.args import CommandError, translate
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (demo, summary, convert, bench, tune)
+COMMANDS = (demo, train, summary, convert, bench, tune)
 
 
 def build_parser():

@@ -1,0 +1,112 @@
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfbin
+from tfbin import cli, optimizers, recipes, zoo
+from tfbin.recipes.catalog import Recipe
+
+
+def tiny_recipe(**changes):
+    """A recipe of the catalog's shape that trains in seconds on digits."""
+    fields = dict(
+        name="tiny", title="tiny", source="tests", reported="-", task="classification", dataset="cifar10",
+        model="digits_resnet", model_kwargs={"conv": "mbn", "weight_bases": 2, "activation_bases": 2, "width": 4},
+        image_size=None, batch_size=128, epochs=3,
+        optimizer={"learning_rate": 1e-3, "gamma": 1e-3, "threshold": 1e-7, "optimizer": "adam",
+                   "schedule_kind": "step", "decay_fraction": 0.5, "decay_rate": 0.1},
+        pruning=(0.0, 0.5),
+    )
+    fields.update(changes)
+    return Recipe(**fields)
+
+
+@pytest.mark.parametrize("name", sorted(recipes.RECIPES))
+def test_every_recipe_names_a_zoo_model_and_a_valid_optimizer(name):
+    recipe = recipes.RECIPES[name]
+    assert callable(getattr(zoo, recipe.model))
+    assert recipe.source and recipe.reported and recipe.title
+    kwargs = dict(recipe.optimizer)
+    if kwargs.get("schedule_kind") == "step":
+        kwargs["decay_every"] = round(kwargs.pop("decay_fraction") * recipe.epochs)
+    if kwargs.get("schedule_kind", "constant") != "constant":
+        kwargs.update(steps_per_epoch=10, epochs=recipe.epochs)
+    optimizers.bop_optimizer(**kwargs)
+
+
+def test_pabt_cifar10_follows_table_1_of_seed_000():
+    recipe = recipes.RECIPES["pabt-resnet20-cifar10"]
+    assert (recipe.epochs, recipe.dataset, recipe.model) == (500, "cifar10", "resnet20")
+    opt = recipe.optimizer
+    assert (opt["learning_rate"], opt["gamma"], opt["threshold"], opt["optimizer"]) == (1e-3, 1e-3, 1e-7, "adam")
+    assert opt["schedule_kind"] == "step" and opt["decay_fraction"] * recipe.epochs == 100
+    imagenet = recipes.RECIPES["pabt-resnet18-imagenet"].optimizer
+    assert imagenet["optimizer"] == "amsgrad" and imagenet["final_gamma"] == 1e-8
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        (dict(task="detection"), "task must be one of"),
+        (dict(dataset="mnist"), "dataset must be one of"),
+        (dict(pruning=(0.6, 0.2)), "pruning must start before it ends"),
+        (dict(epochs=0), "epochs must be an int >= 1"),
+    ],
+)
+def test_bad_recipes_are_refused(changes, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_recipe(**changes)
+
+
+def test_a_recipe_refuses_data_it_was_not_written_for(tmp_path):
+    with pytest.raises(ValueError, match="must be 'cifar10' or 'digits'"):
+        recipes.train("pabt-resnet20-cifar10", tmp_path, dataset="digit_scenes")
+
+
+def test_train_command_runs_a_recipe_end_to_end_on_digits(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--recipe", "pabt-resnet20-cifar10", "--dataset", "digits", "--epochs", "2",
+                     "--out", str(out), "--quiet"]) == 0
+    assert "model.tflite" in capsys.readouterr().out
+    assert (out / "checkpoints" / "model.keras").exists() and (out / "model.keras").exists()
+    assert (out / "model.tflite").read_bytes()[4:8] == b"TFL3"
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(out / "logs" / "train"))
+    with open(out / "history.csv") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["recipe"]["name"] == "pabt-resnet20-cifar10" and run["settings"]["epochs"] == 2
+    model = tf.keras.models.load_model(out / "model.keras")
+    # PaBT finished: every multi-base layer is down to one binary convolution.
+    assert all(len(layer.live_pairs()) == 1 for layer in model.layers if isinstance(layer, tfbin.layers.MultiBaseConv2D))
+
+
+def test_train_command_lists_recipes_without_training(capsys):
+    assert cli.main(["train", "--list"]) == 0
+    listing = capsys.readouterr().out
+    for name, recipe in recipes.RECIPES.items():
+        assert name in listing and recipe.reported in listing
+
+
+class _Crash(tf.keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:
+            raise RuntimeError("simulated crash")
+
+
+def test_a_crashed_run_resumes_from_its_last_finished_epoch(tmp_path):
+    recipe = tiny_recipe()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        recipes.train(recipe, tmp_path, dataset="digits", verbose=0, callbacks=[_Crash()])
+    assert os.listdir(tmp_path / "backup")
+    resumed = recipes.train(recipe, tmp_path, dataset="digits", verbose=0)
+    assert len(resumed.history["loss"]) == 1  # only epoch 3 was left
+    with open(tmp_path / "history.csv") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1", "2"]
+    # The resumed run continued the pruning where it was: a 2/2 net pruned to 1/1 by epoch 1.5.
+    assert all(len(layer.live_pairs()) == 1 for layer in resumed.model.layers
+               if isinstance(layer, tfbin.layers.MultiBaseConv2D))
+    assert np.isfinite(resumed.history["val_accuracy"][0])

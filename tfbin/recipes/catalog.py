@@ -1,0 +1,127 @@
+"""The papers' training setups as data: one `Recipe` per reproducible experiment.
+
+Free of TensorFlow, so that `tfbin train --list` and argument errors answer at
+once. What a recipe does when run is in `tfbin.recipes.runner`.
+
+```python
+from tfbin.recipes.catalog import RECIPES
+
+recipe = RECIPES["pabt-resnet20-cifar10"]
+recipe.dataset, recipe.epochs, recipe.optimizer["threshold"]
+```
+"""
+import dataclasses
+
+from tfbin.choices import DATASETS, SEGMENTATION_DATASETS
+from tfbin.validation import check_fraction, check_int, check_one_of
+
+__all__ = ["RECIPES", "TASKS", "Recipe", "get_recipe"]
+
+TASKS = ("classification", "segmentation")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """One training setup of a paper.
+
+    Arguments:
+        name: what `tfbin train --recipe` takes.
+        title: one line for listings.
+        source: where the setup comes from (seed paper, table).
+        reported: the result the source reports for it, as text.
+        task: "classification" or "segmentation".
+        dataset: the TFDS dataset the source trains on.
+        model: a builder of `tfbin.zoo`, called as `builder(input_shape, num_classes, **model_kwargs)`.
+        model_kwargs: the binarization scheme and shape (conv, weight_bases, ...).
+        image_size: images are resized to this (None: the dataset's own size).
+        batch_size: per replica; the global batch is this times the replicas.
+        epochs: the source's length of training.
+        optimizer: `tfbin.optimizers.bop_optimizer` arguments; for the "step" schedule
+            `decay_every` is given as `decay_fraction`, a fraction of the run.
+        pruning: (start, end) of PaBT's pruning phase as fractions of the run, or None.
+        notes: what the source leaves open and what the recipe chose for it.
+    """
+
+    name: str
+    title: str
+    source: str
+    reported: str
+    task: str
+    dataset: str
+    model: str
+    model_kwargs: dict
+    image_size: int | tuple | None
+    batch_size: int
+    epochs: int
+    optimizer: dict
+    pruning: tuple | None = None
+    notes: str = ""
+
+    def __post_init__(self):
+        check_one_of("task", self.task, TASKS)
+        check_one_of("dataset", self.dataset, DATASETS if self.task == "classification" else SEGMENTATION_DATASETS)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("epochs", self.epochs, minimum=1)
+        if self.pruning is not None:
+            start, end = (check_fraction("pruning", value, include_one=True) for value in self.pruning)
+            if not start < end:
+                raise ValueError(f"{self.name}: pruning must start before it ends, got {self.pruning}")
+
+
+def _pabt_cifar10(depth, reported):
+    return Recipe(
+        name=f"pabt-resnet{depth}-cifar10",
+        title=f"PaBT: ResNet-{depth} MBN 3/3 pruned to 1/1 on CIFAR-10",
+        source="PaBT supplementary (seed 000), S1-S2 and Table 1",
+        reported=reported,
+        task="classification",
+        dataset="cifar10",
+        model=f"resnet{depth}",
+        model_kwargs={"conv": "mbn", "weight_bases": 3, "activation_bases": 3},
+        image_size=None,
+        batch_size=128,
+        epochs=500,
+        # Table 1's best CIFAR-10 setting: Adam eta 1e-3, Bop phi 1e-3 and tau 1e-7,
+        # eta and phi x0.1 every 100 of 500 epochs.
+        optimizer={"learning_rate": 1e-3, "gamma": 1e-3, "threshold": 1e-7, "optimizer": "adam",
+                   "schedule_kind": "step", "decay_fraction": 0.2, "decay_rate": 0.1},
+        pruning=(0.2, 0.6),
+        notes="The seed gives no batch size nor pruning epochs (chosen 'empirically'): 128 and pruning "
+              "from 20% to 60% of the run are this recipe's choices.",
+    )
+
+
+RECIPES = {
+    recipe.name: recipe
+    for recipe in (
+        _pabt_cifar10(20, "MBN 3/3 before pruning: 90.00% top-1 (Table 1, eta 1e-3, phi 1e-3, tau 1e-7)"),
+        _pabt_cifar10(56, "MBN 3/3 before pruning: up to 91.74% top-1 (Table 1)"),
+        Recipe(
+            name="pabt-resnet18-imagenet",
+            title="PaBT: ResNet-18 MBN 3/3 pruned to 1/1 on ImageNet",
+            source="PaBT supplementary (seed 000), S1 and Table 1",
+            reported="MBN 3/3 before pruning: 62.60% top-1 with AMSGrad (Table 1)",
+            task="classification",
+            dataset="imagenet2012",
+            model="resnet18",
+            model_kwargs={"conv": "mbn", "weight_bases": 3, "activation_bases": 3},
+            image_size=224,
+            batch_size=256,
+            epochs=100,
+            # AMSGrad eta 2.5e-3 -> 5e-8 and Bop phi 1e-4 -> 1e-8, both linear; tau 1e-8.
+            optimizer={"learning_rate": 2.5e-3, "gamma": 1e-4, "threshold": 1e-8, "optimizer": "amsgrad",
+                       "schedule_kind": "linear", "final_learning_rate": 5e-8, "final_gamma": 1e-8},
+            pruning=(0.2, 0.6),
+            notes="The seed gives no batch size nor pruning epochs: 256 and pruning from 20% to 60% of "
+                  "the run are this recipe's choices.",
+        ),
+    )
+}
+
+
+def get_recipe(recipe):
+    """`recipe` itself if it is a `Recipe`, else the one of that name in `RECIPES`."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    check_one_of("recipe", recipe, tuple(RECIPES))
+    return RECIPES[recipe]

@@ -1,0 +1,149 @@
+"""Running a recipe: data, model, optimizer, pruning, checkpoints, logs, under any strategy."""
+import dataclasses
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tfbin import callbacks as tfbin_callbacks
+from tfbin import data, distribute, metrics, optimizers, zoo
+from tfbin.files import write_json
+from tfbin.recipes.catalog import get_recipe
+
+__all__ = ["TrainingRun", "train"]
+
+# What `dataset=` may replace a recipe's data with for a quick run, per task.
+_QUICK_DATASETS = {"classification": "digits", "segmentation": "digit_scenes"}
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """What `train` produced: the trained model, its history and where the files are."""
+
+    model: object
+    history: dict
+    out: str
+    model_path: str | None  # out/model.keras; None on a worker that is not the chief
+    recipe: object
+    settings: dict
+    calibration: np.ndarray  # held-out inputs, for the conversion that usually follows
+
+
+def _load(recipe, dataset, batch_size, seed, data_dir, manual_dir):
+    name = dataset or recipe.dataset
+    own = name == recipe.dataset
+    image_size = recipe.image_size if own else None
+    if recipe.task == "classification":
+        return data.load_dataset(name, batch_size=batch_size, image_size=image_size, seed=seed,
+                                 data_dir=data_dir, manual_dir=manual_dir)
+    return data.load_segmentation_dataset(name, batch_size=batch_size, image_size=image_size, seed=seed,
+                                          data_dir=data_dir, manual_dir=manual_dir)
+
+
+def _optimizer(recipe, epochs, steps_per_epoch, learning_rate):
+    kwargs = dict(recipe.optimizer, learning_rate=learning_rate)
+    kind = kwargs.get("schedule_kind", "constant")
+    if kind != "constant":
+        kwargs.update(steps_per_epoch=steps_per_epoch, epochs=epochs)
+    if kind == "step":
+        # The source's decay period, as the same fraction of a run of any length.
+        kwargs["decay_every"] = max(1, round(kwargs.pop("decay_fraction") * epochs))
+    if kind == "linear":
+        # The final values are the source's, scaled like the initial ones.
+        kwargs["final_learning_rate"] *= learning_rate / recipe.optimizer["learning_rate"]
+    return optimizers.bop_optimizer(**kwargs)
+
+
+def _loss_and_metrics(recipe, num_classes):
+    if recipe.task == "segmentation":
+        loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=metrics.IGNORE_LABEL)
+        return loss, [metrics.MeanIoU(num_classes)]
+    return tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"]
+
+
+def _pruning(recipe, epochs):
+    if recipe.pruning is None:
+        return []
+    start = int(round(recipe.pruning[0] * epochs))
+    end = min(max(start + 1, int(round(recipe.pruning[1] * epochs))), epochs)
+    return [tfbin_callbacks.PruneToBinary(start, end, frequency="step", update_every=1)]
+
+
+def _calibration(test, limit=256):
+    images = []
+    for batch, _ in test:
+        images.append(batch.numpy())
+        if sum(len(i) for i in images) >= limit:
+            break
+    return np.concatenate(images)[:limit]
+
+
+def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size=None, seed=0, data_dir=None,
+          manual_dir=None, verbose=1, callbacks=()):
+    """Trains `recipe` (a `Recipe` or its name) and writes everything under `out`; returns a `TrainingRun`.
+
+    Arguments:
+        epochs: a shorter (or longer) run; schedules and the pruning phase keep their proportions.
+        dataset: "digits" for a classification recipe or "digit_scenes" for a segmentation one
+            runs it end to end on bundled data, at that data's size.
+        strategy: "default", "mirrored", "multiworker" (TF_CONFIG) or a `tf.distribute.Strategy`.
+            The global batch is `batch_size` (default: the recipe's) times the replicas, and the
+            learning rate grows in proportion.
+        callbacks: more Keras callbacks for `fit`.
+
+    Writes `out/checkpoints/model.keras` after every epoch, `out/backup/` (Keras
+    `BackupAndRestore`: the same call after a crash resumes from the last
+    finished epoch), TensorBoard logs in `out/logs/`, `out/history.csv`, and at
+    the end `out/model.keras` and `out/run.json` (the recipe and the settings).
+    On a multi-worker run only the chief writes those; the others keep their
+    copies in temporary folders.
+    """
+    recipe = get_recipe(recipe)
+    if dataset is not None and dataset not in (recipe.dataset, _QUICK_DATASETS[recipe.task]):
+        raise ValueError(
+            f"dataset for recipe {recipe.name!r} must be {recipe.dataset!r} or "
+            f"{_QUICK_DATASETS[recipe.task]!r} (a quick run on bundled data); got {dataset!r}"
+        )
+    strategy = distribute.get_strategy(strategy)
+    replicas = strategy.num_replicas_in_sync
+    global_batch, learning_rate = distribute.scale_for_replicas(
+        batch_size or recipe.batch_size, recipe.optimizer["learning_rate"], replicas
+    )
+    epochs = epochs or recipe.epochs
+    loaded = _load(recipe, dataset, global_batch, seed, data_dir, manual_dir)
+    steps = int(loaded.train.cardinality())
+    chief = distribute.is_chief(strategy)
+    os.makedirs(out, exist_ok=True)
+    tf.keras.utils.set_random_seed(seed)
+    with strategy.scope():
+        model = getattr(zoo, recipe.model)(loaded.input_shape, loaded.num_classes, **recipe.model_kwargs)
+        loss, metric_list = _loss_and_metrics(recipe, loaded.num_classes)
+        model.compile(_optimizer(recipe, epochs, steps, learning_rate), loss, metrics=metric_list)
+    fit_callbacks = [
+        *_pruning(recipe, epochs),
+        tf.keras.callbacks.BackupAndRestore(os.path.join(out, "backup")),
+        tf.keras.callbacks.ModelCheckpoint(os.path.join(out, "checkpoints", "model.keras")),
+        tf.keras.callbacks.TensorBoard(os.path.join(out, "logs")),
+        *callbacks,
+    ]
+    if chief:
+        fit_callbacks.append(tf.keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True))
+    history = model.fit(loaded.train, validation_data=loaded.test, epochs=epochs, callbacks=fit_callbacks,
+                        verbose=verbose)
+    settings = {
+        "epochs": epochs, "dataset": dataset or recipe.dataset, "replicas": replicas,
+        "global_batch_size": global_batch, "learning_rate": learning_rate, "seed": seed,
+    }
+    model_path = None
+    if chief:
+        model_path = os.path.join(out, "model.keras")
+        model.save(model_path)
+        write_json(os.path.join(out, "run.json"), {"recipe": dataclasses.asdict(recipe), "settings": settings})
+    else:
+        # Saving reads the variables with collective ops, so every worker must
+        # save; the others write to a folder of their own that is then removed.
+        with tempfile.TemporaryDirectory() as scratch:
+            model.save(os.path.join(scratch, "model.keras"))
+    return TrainingRun(model=model, history=history.history, out=out, model_path=model_path, recipe=recipe,
+                       settings=settings, calibration=_calibration(loaded.test))
