@@ -3,6 +3,9 @@
     tfbin tune --preset quick --dataset digits --max-trials 8 --epochs 3 --out tune-out
 
 Run again with the same `--out` and a larger `--max-trials` to go on with the search.
+Several machines search together through Keras Tuner's distributed mode: run
+the same command on each, with KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT
+and KERASTUNER_TUNER_ID ("chief" on one, worker ids on the others) set.
 """
 import dataclasses
 import os
@@ -115,6 +118,9 @@ def run(args):
         )
     except KeyboardInterrupt:
         fail(f"interrupted; the same command goes on with the search in {args.out}", 1)
+    if search.role == "worker":
+        print(f"\nno trials left for this worker ({time.monotonic() - start:.0f} s); the chief writes the results")
+        return
     print(
         f"\n{len(search.rows)} trials finished ({time.monotonic() - start:.0f} s this run); "
         f"results in {os.path.join(args.out, 'results.csv')}, results.md and val_accuracy.png"

@@ -12,7 +12,7 @@ from tfbin.tuning.space import DIMENSIONS, get_space
 from tfbin.tuning.tuners import check_tuner, make_tuner
 from tfbin.validation import check_int
 
-__all__ = ["Search", "tune"]
+__all__ = ["Search", "tune", "tuner_role"]
 
 
 @dataclasses.dataclass
@@ -23,6 +23,20 @@ class Search:
     best: dict | None
     code: str | None
     tuner: object
+    role: str | None = None  # "chief" or "worker" in a distributed search
+
+
+def tuner_role():
+    """"chief" or "worker" when Keras Tuner's distributed mode is on, else None.
+
+    Keras Tuner distributes a search when KERASTUNER_ORACLE_IP and
+    KERASTUNER_ORACLE_PORT name the chief's oracle and KERASTUNER_TUNER_ID
+    names this process ("chief", or any other id for a worker): the chief
+    serves the oracle, the workers train the trials.
+    """
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
 def _steps_per_epoch(train):
@@ -33,8 +47,8 @@ def _steps_per_epoch(train):
     return None
 
 
-def _check_settings(out, settings):
-    """Stores `settings` in `out/settings.json`, or checks them against a search already there."""
+def _check_settings(out, settings, store=True):
+    """Checks `settings` against those of a search already in `out`, or stores them in `out/settings.json`."""
     path = os.path.join(out, "settings.json")
     settings = json.loads(json.dumps(settings))
     if os.path.exists(path):
@@ -47,9 +61,11 @@ def _check_settings(out, settings):
                 f"{out} holds a search with other settings ({details}). Resume it with the "
                 f"same settings (only max_trials may change), or choose another directory"
             )
-    elif os.path.exists(os.path.join(out, "search")):
-        raise ValueError(f"{out}/search exists but {path} does not: not a directory tfbin.tuning wrote")
-    else:
+    elif os.path.exists(os.path.join(out, "search", "oracle.json")) and store:
+        # A search's state without its settings: not a directory tfbin.tuning
+        # wrote. (The folder alone may be from this search's own workers.)
+        raise ValueError(f"{out}/search holds a search but {path} is missing: not a directory tfbin.tuning wrote")
+    elif store:
         write_json(path, settings)
 
 
@@ -74,6 +90,11 @@ def tune(build_model, train, validation, out, space="quick", tuner="grid", max_t
         settings: a dict describing the rest of the run (data, model), stored
             and checked on resume like `space`, `tuner`, `epochs` and `seed`.
 
+    Distributed: with Keras Tuner's environment variables set (see
+    `tuner_role`), the chief serves the search and, once every trial is done,
+    writes the results; each worker trains trials and returns a `Search` with
+    no rows. Give them all the same `out` (a shared folder) and arguments.
+
     Returns:
         A `Search`.
     """
@@ -84,8 +105,12 @@ def tune(build_model, train, validation, out, space="quick", tuner="grid", max_t
     check_tuner(tuner, max_trials)
     os.makedirs(out, exist_ok=True)
     run = {"space": dataclasses.asdict(space), "tuner": tuner, "epochs": epochs, "seed": seed}
-    _check_settings(out, {**run, **(settings or {})})
+    role = tuner_role()
+    _check_settings(out, {**run, **(settings or {})}, store=role != "worker")
     kt_tuner = make_tuner(hypermodel, tuner, max_trials, directory=out, project_name="search", seed=seed)
+    if role == "worker":
+        kt_tuner.search(train, validation_data=validation, epochs=epochs, verbose=verbose)
+        return Search(rows=[], best=None, code=None, tuner=kt_tuner, role=role)
     if verbose:
         limit = kt_tuner.oracle.max_trials
         print(
@@ -108,4 +133,4 @@ def tune(build_model, train, validation, out, space="quick", tuner="grid", max_t
     ]
     write_results(out, rows, objective.name, objective.direction, notes=notes, code=code,
                   title=f"Bop hyperparameter search ({len(rows)} trials)")
-    return Search(rows=rows, best=best, code=code, tuner=kt_tuner)
+    return Search(rows=rows, best=best, code=code, tuner=kt_tuner, role=role)
