@@ -37,6 +37,8 @@ _SUBMODULES = (
     "pruning",
     "quantizers",
     "registry",
+    "shrink",
+    "stq",
     "testing",
     "training",
     "transfer",
@@ -45,7 +47,7 @@ _SUBMODULES = (
     "zoo",
 )
 # The modules whose import registers tfbin's Keras objects.
-_REGISTERING = ("callbacks", "initializers", "layers", "pruning", "quantizers")
+_REGISTERING = ("callbacks", "initializers", "layers", "pruning", "quantizers", "shrink", "stq")
 
 
 def _started_as_command():
