@@ -47,7 +47,7 @@ import tensorflow as tf
 from tfbin import graph, stq
 from tfbin.registry import register
 
-__all__ = ["MAX_GROUPS", "ChannelScatter", "SelectChannels", "remove_masked_filters"]
+__all__ = ["MAX_GROUPS", "ChannelScatter", "SelectChannels", "filter_groups", "remove_masked_filters"]
 
 MAX_GROUPS = 16
 
@@ -112,9 +112,14 @@ class _Unit:
     readers: list
 
 
-def _groups(layer, mask, kept):
+def filter_groups(layer, mask):
+    """The live filters of `layer` by the input channels they keep: [(channels, filters), ...].
+
+    Ordered by first filter. Raises ValueError naming the layer when there
+    are more than `MAX_GROUPS` groups (the mask cannot be shrunk).
+    """
     by_rows = {}
-    for k in kept:
+    for k in np.flatnonzero(mask.any(axis=0)):
         by_rows.setdefault(tuple(np.flatnonzero(mask[:, k]).tolist()), []).append(int(k))
     if len(by_rows) > MAX_GROUPS:
         raise ValueError(
@@ -153,7 +158,7 @@ def _plan(model):
             and readers
             and not any(tf.keras.backend.get_value(r.filter_mask)[pruned].any() for r in readers)
         )
-        units[id(layer)] = _Unit(layer, stq.filter_batch_norm(layer), kept, _groups(layer, mask, kept), drop, readers)
+        units[id(layer)] = _Unit(layer, stq.filter_batch_norm(layer), kept, filter_groups(layer, mask), drop, readers)
     inputs = {}  # id(reader) -> the input channels it still receives
     for unit in units.values():
         if unit.drop:
@@ -182,7 +187,7 @@ def _constants(unit):
 def _replacement(unit, received):
     """The layers that compute `unit` with only its live 2D filters, as one callable."""
     layer, bn = unit.layer, unit.bn
-    config = {k: v for k, v in layer.get_config().items() if k not in ("expander_compression", "expander_seed")}
+    config = layer.quant_conv_config()
     latent = tf.keras.backend.get_value(layer.kernel.latent_variable)
     bias = tf.keras.backend.get_value(layer.bias) if layer.use_bias else None
     bn_weights = bn.get_weights() if bn is not None else None

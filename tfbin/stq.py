@@ -38,7 +38,7 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from tfbin import graph
+from tfbin import cost, graph
 from tfbin.cost import flatten_layers, is_one_bit
 from tfbin.registry import register
 from tfbin.validation import check_fraction, check_int, check_number
@@ -55,9 +55,6 @@ __all__ = [
     "prune_filters",
     "with_masks",
 ]
-
-_MASK_ARGUMENTS = ("expander_compression", "expander_seed")
-
 
 def expander_mask(in_channels, filters, compression, seed=0):
     """The STQ-B mask of shape (in_channels, filters): 1 where a 2D filter is kept.
@@ -158,6 +155,12 @@ class MaskedQuantConv2D(lq.layers.QuantConv2D):
             "expander_seed": self.expander_seed,
         }
 
+    def quant_conv_config(self):
+        """The config of the same convolution as a plain larq `QuantConv2D` (without the mask)."""
+        config = self.get_config()
+        del config["expander_compression"], config["expander_seed"]
+        return config
+
 
 def masked_layers(model):
     """The `MaskedQuantConv2D` layers of `model`, nested models included, in model order."""
@@ -236,8 +239,6 @@ def with_masks(model, layers=None, expander_compression=1, seed=0):
 
 def pfr(model):
     """Pruned 2D filters / all 2D filters of the binary layers (`tfbin.cost.ModelCost.pfr`)."""
-    from tfbin import cost
-
     return cost.model_cost(model).pfr
 
 
@@ -392,8 +393,6 @@ def _masks_at(candidates, masks, threshold):
 
 
 def _binary_filter_count(model):
-    from tfbin import cost
-
     costs = cost.model_cost(model)
     total = sum(c.filters_2d for c in costs.layers if c.filters_2d)
     pruned = sum(c.pruned_filters_2d for c in costs.layers if c.filters_2d)
