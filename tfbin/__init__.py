@@ -40,6 +40,8 @@ _SUBMODULES = (
     "quantizers",
     "recipes",
     "registry",
+    "shrink",
+    "stq",
     "testing",
     "training",
     "transfer",
@@ -48,7 +50,7 @@ _SUBMODULES = (
     "zoo",
 )
 # The modules whose import registers tfbin's Keras objects.
-_REGISTERING = ("callbacks", "initializers", "layers", "metrics", "pruning", "quantizers")
+_REGISTERING = ("callbacks", "initializers", "layers", "metrics", "pruning", "quantizers", "shrink", "stq")
 
 
 def _started_as_command():

@@ -1,4 +1,4 @@
-"""Keras callbacks: PaBT pruning of binary convolutions during `model.fit`.
+"""Keras callbacks: PaBT pruning of binary convolutions and STQ-A filter pruning during `model.fit`.
 
 ```python
 import tfbin
@@ -11,12 +11,12 @@ prune = callbacks.PruneToBinary(schedule=pruning.PolynomialSchedule(2, 8), frequ
 import numpy as np
 import tensorflow as tf
 
-from tfbin import cost, pruning
+from tfbin import cost, pruning, stq
 from tfbin.layers import MultiBaseConv2D
 from tfbin.registry import register
-from tfbin.validation import check_int, check_one_of
+from tfbin.validation import check_fraction, check_int, check_one_of
 
-__all__ = ["PruneToBinary"]
+__all__ = ["PruneFilters", "PruneToBinary"]
 
 FREQUENCIES = ("epoch", "step")
 
@@ -168,3 +168,89 @@ class PruneToBinary(tf.keras.callbacks.Callback):
                 if self.verbose:
                     print(f"PruneToBinary: {layer.name}: pruned {pruned}, {target} live "
                           f"convolution(s) (epoch {time:.2f})")
+
+
+@register
+class PruneFilters(tf.keras.callbacks.Callback):
+    """STQ-A: at the start of `epoch`, prunes filters to `target_pfr` by one global |gamma| threshold.
+
+    Train with the L1 penalty on the BatchNorm scales (`tfbin.stq.add_gamma_l1`)
+    up to `epoch`; the callback then masks the filters with the smallest
+    |gamma| (`tfbin.stq.prune_filters`) and the remaining epochs fine-tune
+    the structured ternary network. The masks are weights of the
+    `MaskedQuantConv2D` layers, so `ModelCheckpoint` and `BackupAndRestore`
+    keep them; pruning is a function of the weights at `epoch`, so a run
+    resumed at any epoch ends like an uninterrupted one.
+
+    Every epoch it adds `stq_pfr` (pruned 2D filters / all of the binary
+    layers) and `stq_bit_ops` to the Keras logs (place it before CSVLogger or
+    TensorBoard in the callback list).
+
+    Arguments:
+        target_pfr: in [0, 1).
+        epoch: the (0-based) epoch at whose start it prunes.
+        layers, channel_multiple, max_layer_fraction: as for `tfbin.stq.prune_filters`.
+        verbose: 1 prints the threshold and the PFR reached.
+
+    ```python
+    import tfbin
+    from tfbin import callbacks, data, stq, training, zoo
+
+    digits = data.digits_arrays()
+    model = stq.with_masks(zoo.digits_resnet(width=8, block="basic"))
+    stq.add_gamma_l1(model, 1e-4)
+    prune = callbacks.PruneFilters(target_pfr=0.5, epoch=1)
+    history = training.train(model, digits, epochs=2, callbacks=[prune], verbose=0)
+    history.history["stq_pfr"]       # [0.0, ~0.5]
+    ```
+    """
+
+    def __init__(self, target_pfr, epoch, layers=None, channel_multiple=1, max_layer_fraction=0.9, verbose=0):
+        super().__init__()
+        self.target_pfr = check_fraction("target_pfr", target_pfr)
+        self.epoch = check_int("epoch", epoch, minimum=0)
+        self.layers = None if layers is None else ([layers] if isinstance(layers, str) else list(layers))
+        self.channel_multiple = check_int("channel_multiple", channel_multiple, minimum=1)
+        self.max_layer_fraction = check_fraction("max_layer_fraction", max_layer_fraction)
+        self.verbose = verbose
+        self.result = None
+
+    def get_config(self):
+        return {
+            "target_pfr": self.target_pfr,
+            "epoch": self.epoch,
+            "layers": self.layers,
+            "channel_multiple": self.channel_multiple,
+            "max_layer_fraction": self.max_layer_fraction,
+            "verbose": self.verbose,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def on_train_begin(self, logs=None):
+        if not stq.masked_layers(self.model):
+            raise ValueError(
+                f"PruneFilters: model {self.model.name!r} has no MaskedQuantConv2D layer to prune; "
+                "give it masks with tfbin.stq.with_masks"
+            )
+        epochs = self.params.get("epochs")
+        if epochs is not None and self.epoch >= epochs:
+            raise ValueError(f"PruneFilters: epoch ({self.epoch}) is beyond the planned epochs ({epochs})")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch != self.epoch:
+            return
+        self.result = stq.prune_filters(self.model, self.target_pfr, self.layers, self.channel_multiple,
+                                        self.max_layer_fraction)
+        if self.verbose:
+            print(f"PruneFilters: |gamma| <= {self.result.threshold:.4g} pruned; PFR {self.result.pfr:.4f} "
+                  f"(epoch {epoch})")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        model_cost = cost.model_cost(self.model)
+        logs["stq_pfr"] = float(model_cost.pfr or 0.0)
+        logs["stq_bit_ops"] = float(model_cost.bit_ops)

@@ -11,6 +11,10 @@ Conventions (as in the BNN literature):
 - OPs = bit-OPs / 64 + FLOPs.
 - Params in Mbit: 1 bit per live binary weight plus 32 bits per float weight,
   BatchNorm statistics, scales and thresholds included.
+- PFR (STQ-Nets): pruned 2D filters / all 2D filters of the binary layers; a
+  2D filter is one (input channel, filter) slice of a binary kernel. Layers
+  with a `filter_mask` (`tfbin.stq.MaskedQuantConv2D`) count only their live
+  2D filters in bit-OPs and binary parameters.
 
 ```python
 import tfbin
@@ -41,6 +45,8 @@ class LayerCost:
     weight_bits: int | None = None
     activation_bits: int | None = None
     live_convolutions: int | None = None
+    filters_2d: int | None = None  # 2D filters (in channels x filters) of a binary layer
+    pruned_filters_2d: int | None = None  # of which masked
 
     @property
     def ops(self):
@@ -75,6 +81,14 @@ class ModelCost:
     def float_layers(self):
         return [layer.name for layer in self.layers if layer.kind == "float" and layer.flops]
 
+    @property
+    def pfr(self):
+        """Pruned 2D filters / all 2D filters of the binary layers; None without binary layers."""
+        total = sum(layer.filters_2d for layer in self.layers if layer.filters_2d)
+        if not total:
+            return None
+        return sum(layer.pruned_filters_2d for layer in self.layers if layer.filters_2d) / total
+
     def to_dict(self):
         return {
             "bit_ops": self.bit_ops,
@@ -82,6 +96,7 @@ class ModelCost:
             "ops": self.ops,
             "params_mbit": self.params_mbit,
             "float_layers": self.float_layers,
+            "pfr": self.pfr,
             "layers": [
                 {**dataclasses.asdict(layer), "ops": layer.ops, "params_mbit": layer.params_mbit}
                 for layer in self.layers
@@ -111,6 +126,8 @@ class ModelCost:
         rows.append(f"OPs = bit-OPs/64 + FLOPs = {self.ops:,.0f}")
         float_layers = ", ".join(self.float_layers) or "none"
         rows.append(f"counted as float (32-bit): {float_layers}")
+        if self.pfr:
+            rows.append(f"PFR (pruned 2D filters / all of the binary layers) = {self.pfr:.4f}")
         return "\n".join(rows)
 
 
@@ -189,6 +206,24 @@ def _mbn_cost(layer):
     )
 
 
+def _masked_cost(layer, kernel_size, filters_2d, mask):
+    # Only live 2D filters cost bit-OPs and bits; the mask itself is not a parameter.
+    live = int(np.count_nonzero(mask))
+    window = kernel_size // filters_2d
+    return LayerCost(
+        name=layer.name,
+        kind="binary",
+        bit_ops=live * window * _output_pixels(layer),
+        flops=0,
+        binary_params=live * window,
+        float_params=layer.count_params() - kernel_size - int(mask.size),
+        weight_bits=1,
+        activation_bits=1,
+        filters_2d=filters_2d,
+        pruned_filters_2d=filters_2d - live,
+    )
+
+
 def layer_cost(layer):
     """The cost of one layer, or None for layers without weights."""
     if isinstance(layer, MultiBaseConv2D):
@@ -197,6 +232,10 @@ def layer_cost(layer):
         return None
     if is_binary_layer(layer):
         kernel_size = int(np.prod(layer.kernel.shape))
+        filters_2d = int(np.prod(layer.kernel.shape[2:]))
+        mask = getattr(layer, "filter_mask", None)
+        if mask is not None:
+            return _masked_cost(layer, kernel_size, filters_2d, tf.keras.backend.get_value(mask))
         return LayerCost(
             name=layer.name,
             kind="binary",
@@ -206,6 +245,8 @@ def layer_cost(layer):
             float_params=layer.count_params() - kernel_size,
             weight_bits=1,
             activation_bits=1,
+            filters_2d=filters_2d,
+            pruned_filters_2d=0,
         )
     macs = _kernel_macs(layer) if hasattr(layer, "kernel") else 0
     if isinstance(layer, tf.keras.layers.DepthwiseConv2D):

@@ -26,7 +26,7 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from tfbin import graph
+from tfbin import graph, shrink
 from tfbin.layers import MultiBaseConv2D
 from tfbin.quantizers import ShiftedSign
 from tfbin.registry import register
@@ -261,6 +261,8 @@ def strip_pruning(model):
     reads them is folded into their kernels and bias (LCE folds it by itself
     after a single binary convolution). Masks, importance scores and dead
     bases are gone; the copy computes the same function up to float rounding.
+    STQ masks (`tfbin.stq.MaskedQuantConv2D`) are applied by removing the
+    masked 2D filters (`tfbin.shrink.remove_masked_filters`).
 
     ```python
     import numpy as np
@@ -285,4 +287,12 @@ def strip_pruning(model):
             return lambda inputs, **kwargs: inputs
         return None
 
-    return graph.rewrite(model, replace)
+    return _remove_masked_filters(graph.rewrite(model, replace))
+
+
+# -- STQ masks: a separate pass ------------------------------------------------
+
+
+def _remove_masked_filters(model):
+    """STQ: masked 2D filters leave the model (`tfbin.shrink`); `model` itself when it has no masks."""
+    return shrink.remove_masked_filters(model)
