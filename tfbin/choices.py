@@ -19,10 +19,10 @@ DATASETS = ("digits", "cifar10", "cifar100", "imagenet2012")
 OPTIMIZERS = ("adam", "amsgrad")
 SCHEDULES = ("constant", "step", "linear")
 # tfbin.zoo builders: the kind of binary convolution
-CONV_KINDS = ("bnn", "mbn", "float")
+CONV_KINDS = ("bnn", "mbn", "float", "snn", "irnet")
 # tfbin.tuning.make_tuner
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 # tfbin.convert.baselines: reference models of the same architecture
 BASELINES = ("float", "int8")
 # tfbin.demo.run_demo: one end-to-end demo per method; the first is the default
-DEMO_METHODS = ("pabt",)
+DEMO_METHODS = ("pabt", "snn")
