@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from _convert_helpers import digits
+from _fit_helpers import Interrupt, StopAfter
 
 from tfbin import callbacks, choices, codebooks, convert, cost, optimizers, pruning, training, zoo
 from tfbin.layers import SubBitConv2D
@@ -246,20 +247,6 @@ def test_layer_and_callbacks_serialize_and_a_saved_model_keeps_its_codebooks(tmp
 # -- training --------------------------------------------------------------------------
 
 
-class _Interrupt(Exception):
-    pass
-
-
-class _StopAfter(tf.keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise _Interrupt()
-
-
 EPOCHS, BATCH, REFINE_EVERY = 3, 64, 3
 
 
@@ -280,9 +267,9 @@ def _fit(backup_dir, interrupt_at=None):
 
     model, cbs = fresh()
     if interrupt_at is not None:
-        with pytest.raises(_Interrupt):
+        with pytest.raises(Interrupt):
             model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, shuffle=False, verbose=0,
-                      callbacks=cbs + [_StopAfter(interrupt_at)])
+                      callbacks=cbs + [StopAfter(interrupt_at)])
         model, cbs = fresh()  # a fresh process would start like this
     history = model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, shuffle=False, verbose=0, callbacks=cbs)
     return model, history.history, refined_at

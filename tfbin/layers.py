@@ -39,6 +39,21 @@ SCALING_MODES = ("none", "base", "operation", "both")
 MAX_BASES = 8
 
 
+def _convolve(layer, inputs, kernel):
+    """`layer`'s convolution of already quantized `inputs` with `kernel`: larq's padding, bias, activation."""
+    if layer._is_native_padding:
+        outputs = layer.convolution_op(inputs, kernel)
+    else:
+        inputs = tf.pad(inputs, layer._get_padding_same(inputs), constant_values=layer.pad_values)
+        with lq.utils.patch_object(layer, "padding", "valid"):
+            outputs = layer.convolution_op(inputs, kernel)
+    if layer.use_bias:
+        outputs = tf.nn.bias_add(outputs, layer.bias)
+    if layer.activation is not None:
+        outputs = layer.activation(outputs)
+    return outputs
+
+
 @tf.custom_gradient
 def _shift(x, thresholds):
     """x - v_n for every threshold, channel c of base n at channel c * N + n.
@@ -208,18 +223,7 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
 
     def call(self, inputs):
         bases = self.input_quantizer(_shift(inputs, tf.convert_to_tensor(self.thresholds)))
-        kernel = self._combined_kernel()
-        if self._is_native_padding:
-            outputs = self.convolution_op(bases, kernel)
-        else:
-            bases = tf.pad(bases, self._get_padding_same(bases), constant_values=self.pad_values)
-            with lq.utils.patch_object(self, "padding", "valid"):
-                outputs = self.convolution_op(bases, kernel)
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, self.bias)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return _convolve(self, bases, self._combined_kernel())
 
     def _combined_kernel(self):
         """The real kernel that computes all M x N binary convolutions in one conv call.
@@ -484,18 +488,7 @@ class SubBitConv2D(lq.layers.QuantConv2D):
     def call(self, inputs):
         if self.input_quantizer is not None:
             inputs = self.input_quantizer(inputs)
-        kernel = self.sub_bit_kernel()
-        if self._is_native_padding:
-            outputs = self.convolution_op(inputs, kernel)
-        else:
-            inputs = tf.pad(inputs, self._get_padding_same(inputs), constant_values=self.pad_values)
-            with lq.utils.patch_object(self, "padding", "valid"):
-                outputs = self.convolution_op(inputs, kernel)
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, self.bias)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return _convolve(self, inputs, self.sub_bit_kernel())
 
     # -- views used by the cost model and export ------------------------------
 
