@@ -370,6 +370,7 @@ class SubBitConv2D(lq.layers.QuantConv2D):
     `tfbin.cost` counts tau bits per unit; `tfbin.pruning.strip_pruning` makes
     a plain larq `QuantConv2D` of it for Larq Compute Engine (which stores 1 bit
     per weight); `tfbin.subbit` stores it in tau bits per unit.
+    `lq.models.summary` sees its latent kernel and codebooks as 32-bit weights.
 
     ```python
     import tfbin
