@@ -296,6 +296,17 @@ def test_fit_advances_t_per_epoch_and_refines_codebooks_every_n_steps(straight_r
     assert any((a != layer.codebook_patterns()).any() for a, layer in zip(initial, sub_bit_layers(model)))
 
 
+def test_refinement_keeps_its_schedule_when_callbacks_see_several_steps_at_once():
+    model = snn_net(tau=3, width=4, seed=1)
+    model.compile(tf.keras.optimizers.legacy.Adam(1e-3),
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), steps_per_execution=3)
+    refine, refined_at = callbacks.RefineCodebooks(update_every=2), []
+    original = refine.refine
+    refine.refine = lambda step: refined_at.append(step) or original(step)
+    model.fit(digits().x_train[:512], digits().y_train[:512], epochs=1, batch_size=64, verbose=0, callbacks=[refine])
+    assert refined_at == [2, 4, 6, 8]  # callbacks ran after steps 3, 6 and 8
+
+
 def test_resumed_training_refines_like_an_uninterrupted_run(straight_run, tmp_path):
     straight = straight_run[0]
     resumed = _fit(tmp_path, interrupt_at=1)[0]

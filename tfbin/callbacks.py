@@ -267,10 +267,11 @@ class RefineCodebooks(tf.keras.callbacks.Callback):
     Without this callback the codebook stays the random sample it started as
     (the paper's "Vanilla-SNN").
 
-    Refinements happen when the optimizer's step count is a multiple of
-    `update_every`, with random refills drawn from (seed, step, layer), and the
-    codebooks are layer weights: a run resumed by `BackupAndRestore` refines
-    like an uninterrupted one. Adds `snn_codebook_changes` (members replaced
+    Refinements happen when the optimizer's step count reaches a multiple of
+    `update_every` (once per multiple passed, also when `steps_per_execution`
+    runs several steps between callbacks), with random refills drawn from
+    (seed, step, layer), and the codebooks are layer weights: a run resumed by
+    `BackupAndRestore` refines like an uninterrupted one. Adds `snn_codebook_changes` (members replaced
     or flipped during the epoch, all layers) to the epoch logs.
 
     Arguments:
@@ -296,6 +297,7 @@ class RefineCodebooks(tf.keras.callbacks.Callback):
         self.verbose = verbose
         self._layers = []
         self._changes = 0
+        self._step = 0
 
     def get_config(self):
         return {"update_every": self.update_every, "seed": self.seed, "verbose": self.verbose}
@@ -313,14 +315,19 @@ class RefineCodebooks(tf.keras.callbacks.Callback):
         self._layers = [m for m in self.model.submodules if isinstance(m, SubBitConv2D)]
         if not self._layers:
             raise ValueError(f"RefineCodebooks: model {self.model.name!r} has no SubBitConv2D layer")
+        self._step = self._optimizer_step()
+
+    def _optimizer_step(self):
+        return int(tf.keras.backend.get_value(self.model.optimizer.iterations))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._changes = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(tf.keras.backend.get_value(self.model.optimizer.iterations))
-        if step % self.update_every == 0:
-            self.refine(step)
+        step, every = self._optimizer_step(), self.update_every
+        for multiple in range((self._step // every + 1) * every, step + 1, every):
+            self.refine(multiple)
+        self._step = step
 
     def refine(self, step):
         """Refines every layer's codebook now, as at optimizer step `step`; returns the members changed."""

@@ -24,7 +24,10 @@ Networks"):
   half a bit-OP per addition (Hout * Wout * Cin * Cout / 2; 1x1: Cin / 8
   instead of Cin), or the plain count when that is smaller. With these
   constants it reproduces the SNN code's published ResNet-18 figures
-  (0.501 G at tau = 5, 0.297 G at tau = 4);
+  (0.501 G at tau = 5, 0.297 G at tau = 4). Seed 001 gives no formula for
+  its 1x1 extension: this analogue comes out 19-36% below its ResNet-50
+  figures (Table 6), whose #Params it matches
+  (`benchmarks/results/snn_costs.md`);
 - they store tau bits per 3x3 kernel (tau/9 per weight) or tau' bits per
   8-channel 1x1 vector (tau'/8 per weight), plus a codebook of 2^tau kernels
   of 9 (or 8) bits and a float scale per output channel, all in `params_mbit`.
