@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfbin.quantizers import ShiftedSign, WeightBaseSign
+from tfbin.quantizers import ErrorDecaySign, LibraSign, ShiftedSign, WeightBaseSign
 
-QUANTIZERS = [WeightBaseSign(), ShiftedSign(threshold=0.25, clip_value=0.5), ShiftedSign(clip_value=None)]
+QUANTIZERS = [WeightBaseSign(), ShiftedSign(threshold=0.25, clip_value=0.5), ShiftedSign(clip_value=None),
+              ErrorDecaySign(t=0.3), LibraSign(t=2.0)]
 
 
 def value_and_gradient(quantizer, values):

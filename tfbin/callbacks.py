@@ -1,4 +1,4 @@
-"""Keras callbacks: PaBT pruning of binary convolutions and STQ-A filter pruning during `model.fit`.
+"""Keras callbacks: PaBT pruning, STQ-A filter pruning, and the sub-bit (SNN) / IR-Net training schedules.
 
 ```python
 import tfbin
@@ -6,17 +6,19 @@ from tfbin import callbacks, pruning
 
 # Warm up 2 epochs, prune every 10 steps from epoch 2 to 8, then fine-tune.
 prune = callbacks.PruneToBinary(schedule=pruning.PolynomialSchedule(2, 8), frequency="step", update_every=10)
+# Sub-bit networks: IR-Net's error decay estimator and codebook refinement every 25 steps.
+snn = [callbacks.ErrorDecay(t_min=0.1, t_max=10.0), callbacks.RefineCodebooks(update_every=25)]
 ```
 """
 import numpy as np
 import tensorflow as tf
 
-from tfbin import cost, pruning, stq
-from tfbin.layers import MultiBaseConv2D
+from tfbin import codebooks, cost, pruning, stq
+from tfbin.layers import MultiBaseConv2D, SubBitConv2D
 from tfbin.registry import register
-from tfbin.validation import check_fraction, check_int, check_one_of
+from tfbin.validation import check_fraction, check_int, check_number, check_one_of
 
-__all__ = ["PruneFilters", "PruneToBinary"]
+__all__ = ["ErrorDecay", "PruneFilters", "PruneToBinary", "RefineCodebooks"]
 
 FREQUENCIES = ("epoch", "step")
 
@@ -254,3 +256,182 @@ class PruneFilters(tf.keras.callbacks.Callback):
         model_cost = cost.model_cost(self.model)
         logs["stq_pfr"] = float(model_cost.pfr or 0.0)
         logs["stq_bit_ops"] = float(model_cost.bit_ops)
+
+
+def _error_decay_holders(model):
+    """The layers and quantizers of `model` that hold an error decay t (IR-Net's EDE)."""
+    return [module for module in model.submodules if getattr(module, "error_decay_t", None) is not None]
+
+
+@register
+class ErrorDecay(tf.keras.callbacks.Callback):
+    """Raises the t of IR-Net's error decay estimator from `t_min` to `t_max` over training.
+
+    At the start of epoch e of E, t = 10^(log10 t_min + (log10 t_max - log10
+    t_min) e / E) (IR-Net's schedule; its last epoch runs just below t_max),
+    set in every `tfbin.quantizers.ErrorDecaySign`, `LibraSign` and
+    `tfbin.layers.SubBitConv2D` of the model. t depends only on the epoch, so
+    a run resumed by `BackupAndRestore` continues the schedule. Adds `ede_t` to
+    the epoch logs.
+
+    Defaults: T_min = 0.1 and T_max = 10, as IR-Net's paper and its VGG-Small
+    and ResNet-20 1w/32a code; its ResNet-20 1w/1a code starts at T_min = 1e-3
+    (the estimator then stays close to the identity for most of training). The
+    SNN paper uses the estimator without giving T_min or T_max.
+
+    Arguments:
+        t_min, t_max: t at the first epoch and the limit it approaches.
+        epochs: the length of the schedule; by default the epochs of `fit`.
+
+    ```python
+    import tfbin
+    from tfbin import callbacks, data, training, zoo
+
+    digits = data.digits_arrays()
+    model = zoo.digits_resnet(width=8, conv="snn", tau=5)
+    ede = callbacks.ErrorDecay(t_min=0.1, t_max=10.0)
+    history = training.train(model, digits, epochs=2, callbacks=[ede], verbose=0)
+    history.history["ede_t"]     # [0.1, 1.0]
+    ```
+    """
+
+    def __init__(self, t_min=0.1, t_max=10.0, epochs=None, verbose=0):
+        super().__init__()
+        self.t_min = check_number("t_min", t_min, positive=True)
+        self.t_max = check_number("t_max", t_max, positive=True)
+        if self.t_max < self.t_min:
+            raise ValueError(f"t_max ({t_max}) must not be smaller than t_min ({t_min})")
+        self.epochs = None if epochs is None else check_int("epochs", epochs, minimum=1)
+        self.verbose = verbose
+        self._variables = []
+        self._t = self.t_min
+
+    def get_config(self):
+        return {"t_min": self.t_min, "t_max": self.t_max, "epochs": self.epochs, "verbose": self.verbose}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def t_at(self, epoch, epochs):
+        """t at the start of `epoch` (0-based) of `epochs`."""
+        low, high = np.log10(self.t_min), np.log10(self.t_max)
+        return float(10.0 ** (low + (high - low) * min(epoch / epochs, 1.0)))
+
+    def on_train_begin(self, logs=None):
+        self._variables = [holder.error_decay_t for holder in _error_decay_holders(self.model)]
+        if not self._variables:
+            raise ValueError(
+                f"ErrorDecay: model {self.model.name!r} has no ErrorDecaySign, LibraSign or SubBitConv2D"
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        epochs = self.epochs or self.params.get("epochs")
+        if not epochs:
+            raise ValueError("ErrorDecay: pass epochs= when fit does not know the number of epochs")
+        self._t = self.t_at(epoch, epochs)
+        for variable in self._variables:
+            variable.assign(self._t)
+        if self.verbose:
+            print(f"ErrorDecay: t = {self._t:.4g} at epoch {epoch}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["ede_t"] = self._t
+
+
+@register
+class RefineCodebooks(tf.keras.callbacks.Callback):
+    """Refines the codebook of every `tfbin.layers.SubBitConv2D` every `update_every` steps.
+
+    The SNN refinement step: each codebook member takes the signs of its
+    trained real-valued copy (which the gradients of the kernels mapped to it
+    move), members that became duplicates are replaced by random kernels not
+    yet in the codebook, and the copy is clipped to 3x the layer's
+    `codebook_init` (`tfbin.codebooks.refresh`; the SNN code does this every 25
+    iterations, with `codebook_init` 1).
+    Without this callback the codebook stays the random sample it started as
+    (the paper's "Vanilla-SNN").
+
+    Refinements happen when the optimizer's step count reaches a multiple of
+    `update_every` (once per multiple passed, also when `steps_per_execution`
+    runs several steps between callbacks), with random refills drawn from
+    (seed, step, layer), and the codebooks are layer weights: a run resumed by
+    `BackupAndRestore` refines like an uninterrupted one. Adds `snn_codebook_changes` (members replaced
+    or flipped during the epoch, all layers) to the epoch logs.
+
+    Arguments:
+        update_every: optimizer steps between refinements (>= 1).
+        seed: seed of the random refills.
+
+    ```python
+    import tfbin
+    from tfbin import callbacks, data, training, zoo
+
+    digits = data.digits_arrays()
+    model = zoo.digits_resnet(width=8, conv="snn", tau=4)
+    refine = callbacks.RefineCodebooks(update_every=5)
+    history = training.train(model, digits, epochs=1, callbacks=[refine], verbose=0)
+    history.history["snn_codebook_changes"]
+    ```
+    """
+
+    def __init__(self, update_every=25, seed=0, verbose=0):
+        super().__init__()
+        self.update_every = check_int("update_every", update_every, minimum=1)
+        self.seed = check_int("seed", seed, minimum=0)
+        self.verbose = verbose
+        self._layers = []
+        self._changes = 0
+        self._step = 0
+
+    def get_config(self):
+        return {"update_every": self.update_every, "seed": self.seed, "verbose": self.verbose}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @property
+    def layers(self):
+        """The `SubBitConv2D` layers being refined."""
+        return list(self._layers)
+
+    def on_train_begin(self, logs=None):
+        self._layers = [m for m in self.model.submodules if isinstance(m, SubBitConv2D)]
+        if not self._layers:
+            raise ValueError(f"RefineCodebooks: model {self.model.name!r} has no SubBitConv2D layer")
+        self._step = self._optimizer_step()
+
+    def _optimizer_step(self):
+        return int(tf.keras.backend.get_value(self.model.optimizer.iterations))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._changes = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        step, every = self._optimizer_step(), self.update_every
+        for multiple in range((self._step // every + 1) * every, step + 1, every):
+            self.refine(multiple)
+        self._step = step
+
+    def refine(self, step):
+        """Refines every layer's codebook now, as at optimizer step `step`; returns the members changed."""
+        changed = 0
+        for index, layer in enumerate(self._layers):
+            rng = np.random.default_rng([self.seed, step, index])
+            book, latent, count = codebooks.refresh(
+                tf.keras.backend.get_value(layer.codebook), tf.keras.backend.get_value(layer.codebook_latent), rng,
+                scale=layer.codebook_init,
+            )
+            layer.codebook.assign(book)
+            layer.codebook_latent.assign(latent)
+            changed += count
+        self._changes += changed
+        if self.verbose and changed:
+            print(f"RefineCodebooks: step {step}: {changed} codebook member(s) changed")
+        return changed
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["snn_codebook_changes"] = float(self._changes)

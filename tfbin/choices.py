@@ -31,12 +31,12 @@ SEGMENTATION_DATASETS = ("digit_scenes", "cityscapes")
 OPTIMIZERS = ("adam", "amsgrad")
 SCHEDULES = ("constant", "step", "linear")
 # tfbin.zoo builders: the kind of binary convolution
-CONV_KINDS = ("bnn", "mbn", "float")
+CONV_KINDS = ("bnn", "mbn", "float", "snn", "irnet")
 # tfbin.tuning.make_tuner
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 # tfbin.convert.baselines: reference models of the same architecture
 BASELINES = ("float", "int8")
 # tfbin.demo.run_demo: one end-to-end demo per method; the first is the default
-DEMO_METHODS = ("pabt", "stq")
+DEMO_METHODS = ("pabt", "stq", "snn")
 # tfbin.distribute.get_strategy: where training runs
 STRATEGIES = ("default", "mirrored", "multiworker")

@@ -16,12 +16,40 @@ Conventions (as in the BNN literature):
   with a `filter_mask` (`tfbin.stq.MaskedQuantConv2D`) count only their live
   2D filters in bit-OPs and binary parameters.
 
+Sub-bit layers (`tfbin.layers.SubBitConv2D`, seed 001 "Sub-bit Neural
+Networks"):
+
+- their bit-OPs are those of the binary convolution that runs (Larq Compute
+  Engine runs a sub-bit layer as a 1-bit one);
+- `shared_bit_ops` is the SNN paper's computation-sharing estimate: each input
+  channel is convolved once with each of the 2^tau codebook members
+  (Hout * Wout * Cin * 9 * 2^tau bit-OPs; 1x1: Hout * Wout * Cin * 2^tau) and
+  every output channel adds up the results its kernels select, counted as
+  half a bit-OP per addition (Hout * Wout * Cin * Cout / 2; 1x1: Cin / 8
+  instead of Cin), or the plain count when that is smaller. With these
+  constants it reproduces the SNN code's published ResNet-18 figures
+  (0.501 G at tau = 5, 0.297 G at tau = 4). Seed 001 gives no formula for
+  its 1x1 extension: this analogue comes out 19-36% below its ResNet-50
+  figures (Table 6), whose #Params it matches
+  (`benchmarks/results/snn_costs.md`);
+- they store tau bits per 3x3 kernel (tau/9 per weight) or tau' bits per
+  8-channel 1x1 vector (tau'/8 per weight), plus a codebook of 2^tau kernels
+  of 9 (or 8) bits and a float scale per output channel, all in `params_mbit`.
+
+`ModelCost.binary_mbit` is the SNN paper's "#Params (Mbit)": the stored bits
+of the binary layers' weights only (1 per weight, tau/9 or tau'/8 in sub-bit
+layers), with float layers, BatchNorm, scales and codebooks left out.
+`ModelCost.shared_bit_ops` is the model's bit-OPs with the sharing estimate
+in place of the sub-bit layers' plain count.
+
 ```python
 import tfbin
 from tfbin import zoo
 
 cost = tfbin.cost.model_cost(zoo.resnet20())
 print(cost.table())
+snn = tfbin.cost.model_cost(zoo.resnet20(conv="snn", tau=5))
+snn.binary_mbit, snn.shared_bit_ops      # the SNN paper's #Params (Mbit) and Bit-OPs
 ```
 """
 import dataclasses
@@ -29,15 +57,24 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfbin.layers import MultiBaseConv2D
+from tfbin.layers import MultiBaseConv2D, SubBitConv2D
 
-__all__ = ["LayerCost", "ModelCost", "flatten_layers", "is_binary_layer", "is_one_bit", "layer_cost", "model_cost"]
+__all__ = [
+    "LayerCost",
+    "ModelCost",
+    "flatten_layers",
+    "is_binary_layer",
+    "is_one_bit",
+    "layer_cost",
+    "model_cost",
+    "sharing_bit_ops",
+]
 
 
 @dataclasses.dataclass
 class LayerCost:
     name: str
-    kind: str  # "binary", "mbn" or "float"
+    kind: str  # "binary", "mbn", "snn" or "float"
     bit_ops: int
     flops: int
     binary_params: int
@@ -47,14 +84,26 @@ class LayerCost:
     live_convolutions: int | None = None
     filters_2d: int | None = None  # 2D filters (in channels x filters) of a binary layer
     pruned_filters_2d: int | None = None  # of which masked
+    # Sub-bit layers: tau bits per unit of `unit_size` weights (9: 3x3 kernel, 8: 1x1 vector).
+    tau: int | None = None
+    unit_size: int | None = None
+    codebook_bits: int = 0
+    shared_bit_ops: int | None = None
 
     @property
     def ops(self):
         return self.bit_ops / 64 + self.flops
 
     @property
+    def binary_bits(self):
+        """Bits storing the binary weights: 1 per weight, tau per unit in a sub-bit layer."""
+        if self.tau is None:
+            return self.binary_params
+        return self.tau * (self.binary_params // self.unit_size)
+
+    @property
     def params_mbit(self):
-        return (self.binary_params + 32 * self.float_params) / 1e6
+        return (self.binary_bits + self.codebook_bits + 32 * self.float_params) / 1e6
 
 
 @dataclasses.dataclass
@@ -78,6 +127,16 @@ class ModelCost:
         return sum(layer.params_mbit for layer in self.layers)
 
     @property
+    def binary_mbit(self):
+        """The SNN paper's #Params: stored bits of the binary layers' weights, in Mbit."""
+        return sum(layer.binary_bits for layer in self.layers) / 1e6
+
+    @property
+    def shared_bit_ops(self):
+        """Bit-OPs with the SNN computation-sharing estimate for sub-bit layers."""
+        return sum(layer.bit_ops if layer.shared_bit_ops is None else layer.shared_bit_ops for layer in self.layers)
+
+    @property
     def float_layers(self):
         return [layer.name for layer in self.layers if layer.kind == "float" and layer.flops]
 
@@ -95,10 +154,13 @@ class ModelCost:
             "flops": self.flops,
             "ops": self.ops,
             "params_mbit": self.params_mbit,
+            "binary_mbit": self.binary_mbit,
+            "shared_bit_ops": self.shared_bit_ops,
             "float_layers": self.float_layers,
             "pfr": self.pfr,
             "layers": [
-                {**dataclasses.asdict(layer), "ops": layer.ops, "params_mbit": layer.params_mbit}
+                {**dataclasses.asdict(layer), "ops": layer.ops, "params_mbit": layer.params_mbit,
+                 "binary_bits": layer.binary_bits}
                 for layer in self.layers
             ],
         }
@@ -113,6 +175,8 @@ class ModelCost:
         for layer in self.layers:
             # A fully pruned multi-base layer has 0/0 bits, not float ones.
             bits = "32/32" if layer.weight_bits is None else f"{layer.weight_bits}/{layer.activation_bits}"
+            if layer.tau is not None:
+                bits = f"{layer.tau / layer.unit_size:.2f}/{layer.activation_bits}"
             live = "" if layer.live_convolutions is None else str(layer.live_convolutions)
             rows.append(
                 f"{layer.name[:28]:<28} {layer.kind:<6} {bits:>8} {live:>5} "
@@ -128,6 +192,14 @@ class ModelCost:
         rows.append(f"counted as float (32-bit): {float_layers}")
         if self.pfr:
             rows.append(f"PFR (pruned 2D filters / all of the binary layers) = {self.pfr:.4f}")
+        sub_bit = [layer for layer in self.layers if layer.tau is not None]
+        if sub_bit:
+            taus = ", ".join(sorted({f"{layer.tau}/{layer.unit_size}" for layer in sub_bit}))
+            rows.append(
+                f"sub-bit layers ({len(sub_bit)}, tau bits per unit: {taus}): binary weights "
+                f"(#Params of the SNN paper, codebooks excluded) {self.binary_mbit:.4f} Mbit; "
+                f"bit-OPs with computation sharing {self.shared_bit_ops:,}"
+            )
         return "\n".join(rows)
 
 
@@ -224,10 +296,42 @@ def _masked_cost(layer, kernel_size, filters_2d, mask):
     )
 
 
+def sharing_bit_ops(kernel_shape, pixels, tau):
+    """The SNN computation-sharing estimate of one sub-bit layer (see the module), at most the plain count."""
+    kh, kw, cin, cout = (int(n) for n in kernel_shape)
+    plain = kh * kw * cin * cout * pixels
+    units_per_output = cin if (kh, kw) == (3, 3) else cin // 8
+    shared = pixels * cin * kh * kw * 2**tau + pixels * units_per_output * cout // 2
+    return min(plain, shared)
+
+
+def _subbit_cost(layer):
+    kernel_shape = layer.kernel.shape
+    kernel_size = int(np.prod(kernel_shape))
+    pixels = _output_pixels(layer)
+    return LayerCost(
+        name=layer.name,
+        kind="snn",
+        bit_ops=kernel_size * pixels,
+        flops=0,
+        binary_params=kernel_size,
+        # The power-of-two scale of each output channel and the bias.
+        float_params=layer.filters * (2 if layer.use_bias else 1),
+        weight_bits=1,
+        activation_bits=1,
+        tau=layer.tau,
+        unit_size=layer.unit,
+        codebook_bits=2**layer.tau * layer.unit,
+        shared_bit_ops=sharing_bit_ops(kernel_shape, pixels, layer.tau),
+    )
+
+
 def layer_cost(layer):
     """The cost of one layer, or None for layers without weights."""
     if isinstance(layer, MultiBaseConv2D):
         return _mbn_cost(layer)
+    if isinstance(layer, SubBitConv2D):
+        return _subbit_cost(layer)
     if not layer.weights:
         return None
     if is_binary_layer(layer):

@@ -1,4 +1,4 @@
-"""Multi-base binary convolutions (MBN).
+"""Binary convolutions past plain 1-bit: multi-base (MBN) and sub-bit (SNN).
 
 A `MultiBaseConv2D` approximates a real convolution by M binary weight bases
 and N binary activation bases (ABC-Net, trained latent-weight-free with Bop as
@@ -17,21 +17,41 @@ import tensorflow as tf
 layer = tfbin.layers.MultiBaseConv2D(16, 3, weight_bases=3, activation_bases=3, padding="same")
 y = layer(tf.random.normal((2, 8, 8, 4)))  # (2, 8, 8, 16)
 ```
+
+A `SubBitConv2D` (Sub-bit Neural Networks, ICCV 2021) restricts every binary
+3x3 kernel (or 8-channel slice of a 1x1 kernel) to a learned, layer-specific
+codebook of 2^tau members, so it is stored in tau bits instead of 9 (or 8).
 """
 import larq as lq
 import numpy as np
 import tensorflow as tf
 from larq import context
 
+from tfbin import codebooks
 from tfbin.initializers import RandomSign
-from tfbin.quantizers import ShiftedSign, WeightBaseSign
+from tfbin.quantizers import ErrorDecaySign, ShiftedSign, WeightBaseSign, error_decay_gradient, libra_standardize
 from tfbin.registry import register
 from tfbin.validation import check_int, check_number, check_one_of
 
-__all__ = ["MultiBaseConv2D", "SCALING_MODES", "MAX_BASES"]
+__all__ = ["MultiBaseConv2D", "SCALING_MODES", "MAX_BASES", "SubBitConv2D"]
 
 SCALING_MODES = ("none", "base", "operation", "both")
 MAX_BASES = 8
+
+
+def _convolve(layer, inputs, kernel):
+    """`layer`'s convolution of already quantized `inputs` with `kernel`: larq's padding, bias, activation."""
+    if layer._is_native_padding:
+        outputs = layer.convolution_op(inputs, kernel)
+    else:
+        inputs = tf.pad(inputs, layer._get_padding_same(inputs), constant_values=layer.pad_values)
+        with lq.utils.patch_object(layer, "padding", "valid"):
+            outputs = layer.convolution_op(inputs, kernel)
+    if layer.use_bias:
+        outputs = tf.nn.bias_add(outputs, layer.bias)
+    if layer.activation is not None:
+        outputs = layer.activation(outputs)
+    return outputs
 
 
 @tf.custom_gradient
@@ -203,18 +223,7 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
 
     def call(self, inputs):
         bases = self.input_quantizer(_shift(inputs, tf.convert_to_tensor(self.thresholds)))
-        kernel = self._combined_kernel()
-        if self._is_native_padding:
-            outputs = self.convolution_op(bases, kernel)
-        else:
-            bases = tf.pad(bases, self._get_padding_same(bases), constant_values=self.pad_values)
-            with lq.utils.patch_object(self, "padding", "valid"):
-                outputs = self.convolution_op(bases, kernel)
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, self.bias)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return _convolve(self, bases, self._combined_kernel())
 
     def _combined_kernel(self):
         """The real kernel that computes all M x N binary convolutions in one conv call.
@@ -308,3 +317,200 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
             "alpha_per_channel": self.alpha_per_channel,
             "threshold_spread": self.threshold_spread,
         }
+
+
+# -- sub-bit convolutions (SNN) ---------------------------------------------------
+
+
+@tf.custom_gradient
+def _nearest_members(units, members, t):
+    """The chosen codebook members forward; IR-Net's error decay estimator of sign backward."""
+
+    def grad(dy):
+        return dy * error_decay_gradient(units, t), tf.zeros_like(members), tf.zeros_like(t)
+
+    return tf.identity(members), grad
+
+
+@register
+class SubBitConv2D(lq.layers.QuantConv2D):
+    """Sub-bit binary convolution (SNN): every binary kernel is one of 2^tau codebook members.
+
+    As in "Sub-bit Neural Networks" (Wang et al., ICCV 2021), trained the IR-Net
+    way: the real latent kernel is balanced and standardised per output
+    channel (Libra-PB, `tfbin.quantizers.libra_standardize`), every 3x3 kernel
+    (or 8 input channels of a 1x1 kernel) is mapped to the codebook member with
+    the largest inner product, and the binary kernel gets a power-of-two scale
+    per output channel. The gradient reaches the latent kernel through IR-Net's
+    error decay estimator (t advanced by `tfbin.callbacks.ErrorDecay`) and
+    reaches a real-valued copy of the codebook, from which
+    `tfbin.callbacks.RefineCodebooks` refines the codebook during training.
+
+    Arguments:
+        filters, kernel_size, strides, padding, pad_values, dilation_rate,
+        activation, use_bias, ...: as for `lq.layers.QuantConv2D`;
+            kernel_size must be 3 (3x3) or 1 (1x1).
+        tau: bits per kernel: the codebook has 2^tau members; 1..9 for 3x3
+            kernels (9: all 512 kernels, an IR-Net BNN), 1..8 for 1x1 kernels
+            (8-channel units; input channels must be a multiple of 8).
+        t: the error decay estimator's t before `ErrorDecay` sets it.
+        codebook_init: the magnitude of the codebook's real copy at the start
+            and of members refilled by refinement (it is clipped to 3x that).
+            The SNN code uses 1 with hundreds of thousands of training steps;
+            a member flips only after its copy has moved that far, so short
+            runs need a smaller value for refinement to change anything.
+        seed: seed of the initial codebook (distinct members drawn uniformly);
+            None draws from TensorFlow's global random state.
+        input_quantizer: default `ErrorDecaySign()`.
+
+    Weights: `kernel` (real latent weights, trained by Adam), `codebook`
+    (+-1 members, shape (2^tau, 9 or 8), what the layer computes with),
+    `codebook_latent` (its trained real copy) and `error_decay_t`: all saved
+    with the model, so `ModelCheckpoint` and `BackupAndRestore` keep them.
+    `tfbin.cost` counts tau bits per unit; `tfbin.pruning.strip_pruning` makes
+    a plain larq `QuantConv2D` of it for Larq Compute Engine (which stores 1 bit
+    per weight); `tfbin.subbit` stores it in tau bits per unit.
+    `lq.models.summary` sees its latent kernel and codebooks as 32-bit weights.
+
+    ```python
+    import tfbin
+    import tensorflow as tf
+
+    layer = tfbin.layers.SubBitConv2D(32, 3, tau=5, padding="same", pad_values=1.0, use_bias=False)
+    y = layer(tf.random.normal((2, 8, 8, 16)))
+    layer.codebook.shape           # (32, 9): 2^5 members of the 512 binary 3x3 kernels
+    layer.unit_indices().shape     # (512,): one 5-bit index per (input, output) channel pair
+    ```
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        tau=5,
+        t=0.1,
+        codebook_init=1.0,
+        seed=None,
+        input_quantizer=None,
+        kernel_quantizer=None,
+        **kwargs,
+    ):
+        size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        if size not in codebooks.UNIT_SIZES:
+            raise ValueError(
+                f"kernel_size must be 3 (3x3) or 1 (1x1) for SubBitConv2D, got {kernel_size!r}"
+            )
+        self.unit = codebooks.UNIT_SIZES[size]
+        self.tau = check_int("tau" if self.unit == 9 else "tau (1x1 kernels)", tau, 1, self.unit)
+        self.initial_t = check_number("t", t, positive=True)
+        self.codebook_init = check_number("codebook_init", codebook_init, positive=True)
+        if seed is not None:
+            check_int("seed", seed, minimum=0)
+        self.seed = seed
+        if kernel_quantizer is not None:
+            raise ValueError(
+                "kernel_quantizer must be None for SubBitConv2D: it maps kernels to its codebook itself"
+            )
+        super().__init__(
+            filters, size, input_quantizer=input_quantizer or ErrorDecaySign(t), kernel_quantizer=None,
+            **kwargs,
+        )
+        if self.groups != 1:
+            raise ValueError(f"{self.name}: groups must be 1 for SubBitConv2D, got {self.groups}")
+        if self.data_format != "channels_last":
+            raise ValueError(f"{self.name}: data_format must be 'channels_last', got {self.data_format!r}")
+
+    def build(self, input_shape):
+        in_channels = int(tf.TensorShape(input_shape)[-1])
+        if self.unit == 8 and in_channels % 8:
+            raise ValueError(
+                f"{self.name}: a 1x1 SubBitConv2D groups input channels by 8, so it needs a multiple "
+                f"of 8 input channels, got {in_channels}"
+            )
+        super().build(input_shape)
+        members = codebooks.patterns_to_units(self._initial_patterns(), self.unit)
+        self.codebook = self.add_weight(
+            "codebook", shape=members.shape, initializer=tf.keras.initializers.Constant(members),
+            trainable=False,
+        )
+        self.codebook_latent = self.add_weight(
+            "codebook_latent", shape=members.shape,
+            initializer=tf.keras.initializers.Constant(members * self.codebook_init),
+        )
+        self.error_decay_t = self.add_weight(
+            "error_decay_t", shape=(), initializer=tf.keras.initializers.Constant(self.initial_t),
+            trainable=False,
+        )
+
+    def _initial_patterns(self):
+        if self.seed is not None:
+            return codebooks.random_codebook(self.tau, self.unit, np.random.default_rng(self.seed))
+        with tf.init_scope():
+            return tf.random.shuffle(tf.range(2**self.unit, dtype=tf.int64))[: 2**self.tau].numpy()
+
+    @property
+    def units_shape(self):
+        """(units, unit size) of the kernel: cin * cout 3x3 kernels or cin / 8 * cout 8-vectors."""
+        kh, kw, cin, cout = self.kernel.shape
+        return (cin * cout if self.unit == 9 else cin // 8 * cout), self.unit
+
+    def _to_units(self, kernel):
+        # The layout of tfbin.codebooks.kernel_to_units, in TensorFlow.
+        kh, kw, cin, cout = kernel.shape
+        if self.unit == 9:
+            return tf.reshape(tf.transpose(kernel, (2, 3, 0, 1)), (cin * cout, 9))
+        return tf.reshape(tf.transpose(tf.reshape(kernel, (cin // 8, 8, cout)), (0, 2, 1)), (-1, 8))
+
+    def _from_units(self, units):
+        kh, kw, cin, cout = self.kernel.shape
+        if self.unit == 9:
+            return tf.transpose(tf.reshape(units, (cin, cout, 3, 3)), (2, 3, 0, 1))
+        return tf.reshape(tf.transpose(tf.reshape(units, (cin // 8, cout, 8)), (0, 2, 1)), (1, 1, cin, cout))
+
+    def _mapping(self):
+        """(index of each unit's codebook member, per-channel scale, standardised units)."""
+        standardized, scale = libra_standardize(self.kernel)
+        units = self._to_units(standardized)
+        scores = tf.matmul(tf.stop_gradient(units), self.codebook, transpose_b=True)
+        return tf.argmax(scores, axis=1, output_type=tf.int32), scale, units
+
+    def sub_bit_kernel(self):
+        """The kernel the layer computes with: codebook members times the per-channel scale."""
+        indices, scale, units = self._mapping()
+        members = _nearest_members(
+            units, tf.gather(self.codebook, indices), tf.convert_to_tensor(self.error_decay_t)
+        )
+        # Zero forward (exactly: the members stay +-1); on the backward pass
+        # every member's real copy receives the gradient of the kernels mapped to it.
+        latent = tf.gather(self.codebook_latent, indices)
+        members = members + (latent - tf.stop_gradient(latent))
+        return self._from_units(members) * scale
+
+    def call(self, inputs):
+        if self.input_quantizer is not None:
+            inputs = self.input_quantizer(inputs)
+        return _convolve(self, inputs, self.sub_bit_kernel())
+
+    # -- views used by the cost model and export ------------------------------
+
+    def unit_indices(self):
+        """Index into the codebook of every unit, int array (units,) (layout: `tfbin.codebooks`)."""
+        return self._mapping()[0].numpy()
+
+    def codebook_patterns(self):
+        """The codebook as pattern numbers (2^tau,), in index order."""
+        return codebooks.units_to_patterns(tf.keras.backend.get_value(self.codebook))
+
+    def channel_scale(self):
+        """The power-of-two scale of each output channel, float32 (filters,)."""
+        return self._mapping()[1].numpy().astype(np.float32)
+
+    def binary_kernel(self):
+        """The kernel the layer computes with, as numpy: +-scale per output channel."""
+        return tf.keras.backend.get_value(self.sub_bit_kernel()).astype(np.float32)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("kernel_quantizer", None)
+        return {**config, "tau": self.tau, "t": self.initial_t, "codebook_init": self.codebook_init,
+                "seed": self.seed}

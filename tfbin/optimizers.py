@@ -21,7 +21,18 @@ import tensorflow as tf
 from tfbin.choices import OPTIMIZERS, SCHEDULES
 from tfbin.validation import check_int, check_number, check_one_of
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "bop_optimizer", "schedule"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "bop_optimizer", "is_bop_variable", "schedule"]
+
+
+def is_bop_variable(variable):
+    """A 1-bit variable for Bop to flip: larq's `Bop.is_binary_variable`, except latent weights.
+
+    A kernel binarized by a quantizer marked `latent_weights = True`
+    (`tfbin.quantizers.LibraSign`: IR-Net standardises real weights before the
+    sign) holds real values that Adam trains; Bop would overwrite them with +-1.
+    """
+    quantizer = getattr(variable, "quantizer", None)
+    return lq.optimizers.Bop.is_binary_variable(variable) and not getattr(quantizer, "latent_weights", False)
 
 
 def schedule(initial, kind="constant", steps_per_epoch=None, epochs=None, decay_every=None,
@@ -69,6 +80,8 @@ def bop_optimizer(
 ):
     """A `lq.optimizers.CaseOptimizer`: Bop for 1-bit variables, Adam/AMSGrad otherwise.
 
+    The 1-bit variables are those `is_bop_variable` accepts.
+
     Arguments:
         learning_rate: eta of Adam/AMSGrad.
         gamma: Bop's adaptivity rate (phi).
@@ -92,6 +105,6 @@ def bop_optimizer(
     # larq's CaseOptimizer needs Keras-2 "legacy" optimizers.
     default = tf.keras.optimizers.legacy.Adam(eta, amsgrad=optimizer == "amsgrad")
     return lq.optimizers.CaseOptimizer(
-        (lq.optimizers.Bop.is_binary_variable, lq.optimizers.Bop(threshold=threshold, gamma=phi)),
+        (is_bop_variable, lq.optimizers.Bop(threshold=threshold, gamma=phi)),
         default_optimizer=default,
     )

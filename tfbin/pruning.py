@@ -27,8 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfbin import graph, shrink
-from tfbin.layers import MultiBaseConv2D
-from tfbin.quantizers import ShiftedSign
+from tfbin.layers import MultiBaseConv2D, SubBitConv2D
+from tfbin.quantizers import ErrorDecaySign, LibraSign, ShiftedSign
 from tfbin.registry import register
 from tfbin.validation import check_int, check_number, check_one_of
 
@@ -248,6 +248,58 @@ def _strip_multi_base(layer, batch_norm=None):
     return apply
 
 
+# -- sub-bit (SNN) and IR-Net layers: computed kernel in, plain larq layer out ----------
+
+
+def _has_latent_kernel(layer):
+    """A `SubBitConv2D`, or a larq `QuantConv2D` with tfbin's IR-Net quantizers."""
+    if isinstance(layer, SubBitConv2D):
+        return True
+    return isinstance(layer, lq.layers.QuantConv2D) and not isinstance(layer, MultiBaseConv2D) and (
+        isinstance(layer.kernel_quantizer, LibraSign) or isinstance(layer.input_quantizer, ErrorDecaySign)
+    )
+
+
+def _strip_latent_kernel(layer):
+    """The layer as a larq `QuantConv2D` whose kernel is the +-scale kernel it computes with.
+
+    A sub-bit layer's kernel is its chosen codebook members (Larq Compute
+    Engine stores them at 1 bit per weight; `tfbin.subbit` stores tau bits per
+    kernel); a `LibraSign` kernel is its binarized, power-of-two-scaled
+    latent kernel. `ErrorDecaySign` inputs become `ste_sign`: the same sign
+    forward, the training-only estimator and its t dropped.
+    """
+    if isinstance(layer, SubBitConv2D):
+        kernel = layer.binary_kernel()
+    else:
+        kernel = tf.keras.backend.get_value(getattr(layer.kernel, "latent_variable", layer.kernel))
+        if layer.kernel_quantizer is not None:
+            kernel = tf.keras.backend.get_value(layer.kernel_quantizer(tf.constant(kernel)))
+    quantizer = layer.input_quantizer
+    if isinstance(quantizer, ErrorDecaySign):
+        quantizer = "ste_sign"
+    elif quantizer is not None:
+        quantizer = lq.quantizers.get(lq.quantizers.serialize(quantizer))
+    conv = lq.layers.QuantConv2D(
+        layer.filters,
+        layer.kernel_size,
+        strides=layer.strides,
+        padding=layer.padding,
+        pad_values=layer.pad_values,
+        dilation_rate=layer.dilation_rate,
+        activation=layer.activation,
+        use_bias=layer.use_bias,
+        input_quantizer=quantizer,
+        name=layer.name,
+    )
+    conv.build((None, None, None, kernel.shape[2]))
+    weights = [np.asarray(kernel, np.float32)]
+    if layer.use_bias:
+        weights.append(tf.keras.backend.get_value(layer.bias))
+    conv.set_weights(weights)
+    return conv
+
+
 def strip_pruning(model):
     """The export step after pruning, as in TF Model Optimization.
 
@@ -264,6 +316,11 @@ def strip_pruning(model):
     STQ masks (`tfbin.stq.MaskedQuantConv2D`) are applied by removing the
     masked 2D filters (`tfbin.shrink.remove_masked_filters`).
 
+    A `SubBitConv2D` (and a `QuantConv2D` with IR-Net's `LibraSign` or
+    `ErrorDecaySign`) becomes a larq `QuantConv2D` of the same name whose
+    kernel is the +-scale kernel the layer computes with (for a sub-bit layer:
+    its chosen codebook members) and whose input quantizer is `ste_sign`.
+
     ```python
     import numpy as np
     import tfbin
@@ -278,6 +335,8 @@ def strip_pruning(model):
     folded = set()
 
     def replace(layer):
+        if _has_latent_kernel(layer):
+            return _strip_latent_kernel(layer)
         if isinstance(layer, MultiBaseConv2D):
             batch_norm = _foldable_batch_norm(layer) if len(layer.live_pairs()) > 1 else None
             if batch_norm is not None:

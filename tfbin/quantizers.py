@@ -1,8 +1,12 @@
-"""Quantizers for the binary bases of multi-base convolutions.
+"""Quantizers: the binary bases of multi-base convolutions, and IR-Net's parts.
 
-Both are Larq quantizers with `precision = 1`, so `lq.models.summary` counts
-what they produce as 1-bit and `lq.optimizers.Bop.is_binary_variable` hands
-the weight bases to Bop.
+All are Larq quantizers with `precision = 1`, so `lq.models.summary` counts
+what they produce as 1-bit. `WeightBaseSign` and `ShiftedSign` binarize the
+bases of `MultiBaseConv2D` (Bop flips the weight bases). `ErrorDecaySign` and
+`LibraSign` are IR-Net's ("Forward and Backward Information Retention for
+Accurate Binary Neural Networks", CVPR 2020) activation and kernel
+quantizers, which sub-bit networks train with: real latent weights trained by
+Adam, not Bop (`tfbin.optimizers.is_bop_variable` leaves them out).
 
 ```python
 import tfbin
@@ -16,8 +20,9 @@ import larq as lq
 import tensorflow as tf
 
 from tfbin.registry import register
+from tfbin.validation import check_number
 
-__all__ = ["ShiftedSign", "WeightBaseSign"]
+__all__ = ["ErrorDecaySign", "LibraSign", "ShiftedSign", "WeightBaseSign", "error_decay_gradient", "libra_standardize"]
 
 
 @register
@@ -72,3 +77,114 @@ class ShiftedSign(lq.quantizers.Quantizer):
 
     def get_config(self):
         return {**super().get_config(), "threshold": self.threshold, "clip_value": self.clip_value}
+
+
+# -- IR-Net: the error decay estimator and Libra parameter binarization --------------
+
+
+def error_decay_gradient(x, t):
+    """d sign(x) / dx as IR-Net's error decay estimator (EDE) approximates it.
+
+    k * t * (1 - tanh(t x)^2) with k = max(1/t, 1): close to the identity
+    while t is small (early in training), close to the derivative of sign
+    when t is large (late).
+    """
+    return tf.maximum(t, 1.0) * (1.0 - tf.square(tf.tanh(t * x)))
+
+
+@tf.custom_gradient
+def _error_decay_sign(x, t):
+    def grad(dy):
+        return dy * error_decay_gradient(x, t), tf.zeros_like(t)
+
+    return lq.math.sign(x), grad
+
+
+def libra_standardize(kernel):
+    """IR-Net's Libra-PB before the sign: (balanced and standardised kernel, power-of-two scale).
+
+    Per output channel (the last axis): subtract the mean, divide by the
+    standard deviation (with Bessel's correction, as torch.std), and give the
+    binary kernel the scale 2^round(log2(mean |standardised weight|)); the
+    scale is a constant to the gradient, as in IR-Net.
+    """
+    flat = tf.reshape(kernel, (-1, kernel.shape[-1]))
+    count = max(int(flat.shape[0]) - 1, 1)
+    centered = flat - tf.reduce_mean(flat, axis=0)
+    std = tf.sqrt(tf.reduce_sum(tf.square(centered), axis=0) / count)
+    standardized = centered / tf.maximum(std, 1e-12)
+    exponent = tf.round(tf.math.log(tf.reduce_mean(tf.abs(standardized), axis=0)) / tf.math.log(2.0))
+    scale = tf.stop_gradient(tf.pow(2.0, exponent))
+    return tf.reshape(standardized, tf.shape(kernel)), scale
+
+
+@register
+class ErrorDecaySign(lq.quantizers.Quantizer):
+    """sign(x) with IR-Net's error decay estimator (EDE) as its gradient.
+
+    The backward pass uses `error_decay_gradient(x, t)`; t is a non-trainable
+    weight of the quantizer (saved with the model) that
+    `tfbin.callbacks.ErrorDecay` raises from T_min to T_max over training.
+    Forward it is larq's sign (0 maps to +1), so Larq Compute Engine converts
+    it like `ste_sign`.
+
+    Arguments:
+        t: the value of t before any callback sets it (0.1: IR-Net's T_min).
+
+    ```python
+    import tfbin
+    import tensorflow as tf
+
+    q = tfbin.quantizers.ErrorDecaySign(t=0.1)
+    q(tf.constant([-0.3, 0.0, 2.0]))  # [-1., 1., 1.]
+    ```
+    """
+
+    precision = 1
+
+    def __init__(self, t=0.1, **kwargs):
+        self.initial_t = check_number("t", t, positive=True)
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        self.error_decay_t = self.add_weight(
+            "error_decay_t", shape=(), initializer=tf.keras.initializers.Constant(self.initial_t),
+            trainable=False,
+        )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        return _error_decay_sign(inputs, tf.convert_to_tensor(self.error_decay_t))
+
+    def get_config(self):
+        return {**super().get_config(), "t": self.initial_t}
+
+
+@register
+class LibraSign(ErrorDecaySign):
+    """IR-Net's Libra parameter binarization (Libra-PB) of a real latent kernel.
+
+    Per output channel the kernel is balanced (mean subtracted) and
+    standardised, then binarized with the error decay estimator as gradient,
+    and scaled by a power of two (`libra_standardize`): the +-scale kernel per
+    output channel that Larq Compute Engine makes an `LceBconv2d` of. The
+    latent weights are real and trained by Adam (with
+    `tfbin.optimizers.bop_optimizer` they are not handed to Bop).
+
+    ```python
+    import tfbin
+    import larq as lq
+    import tensorflow as tf
+
+    conv = lq.layers.QuantConv2D(16, 3, padding="same", pad_values=1.0, use_bias=False,
+                                 input_quantizer=tfbin.quantizers.ErrorDecaySign(),
+                                 kernel_quantizer=tfbin.quantizers.LibraSign())
+    y = conv(tf.random.normal((1, 8, 8, 4)))
+    ```
+    """
+
+    latent_weights = True
+
+    def call(self, inputs):
+        standardized, scale = libra_standardize(inputs)
+        return _error_decay_sign(standardized, tf.convert_to_tensor(self.error_decay_t)) * scale

@@ -1,9 +1,10 @@
 """Training a classifier the way the demos and benchmarks do, in one call.
 
 `train` compiles a model with the optimizer it needs (Bop for the binary
-weights plus Adam for the rest, or Adam alone for a float model), fits it on a
-`tfbin.data.Dataset` or `tfbin.data.Arrays` with the test split as validation
-data, and returns the Keras `History`. Anything it does not cover is plain
+weights plus Adam for the rest, or Adam alone for a model that has no weights
+for Bop: float models, and IR-Net and sub-bit layers, whose latent weights are
+real), fits it on a `tfbin.data.Dataset` or `tfbin.data.Arrays` with the test
+split as validation data, and returns the Keras `History`. Anything it does not cover is plain
 Keras: compile and fit the model yourself.
 
 ```python
@@ -16,7 +17,6 @@ history = training.train(model, digits, epochs=1, verbose=0)
 history.history["val_accuracy"]
 ```
 """
-import larq as lq
 import numpy as np
 import tensorflow as tf
 
@@ -51,7 +51,7 @@ def default_optimizer(model, learning_rate=1e-3, gamma=1e-3, threshold=1e-7, dec
     """
     kind = "linear" if decay_epochs else "constant"
     final_learning_rate = learning_rate * final_fraction if decay_epochs else None
-    if not any(lq.optimizers.Bop.is_binary_variable(v) for v in model.trainable_variables):
+    if not any(optimizers.is_bop_variable(v) for v in model.trainable_variables):
         # Bop would have no variables, and larq's CaseOptimizer refuses that.
         eta = optimizers.schedule(learning_rate, kind, steps_per_epoch, decay_epochs, final=final_learning_rate,
                                   name="learning_rate")

@@ -2,9 +2,12 @@
 
 Every builder takes `conv`: "bnn" (larq `QuantConv2D`, 1-bit weights and
 activations), "mbn" (`tfbin.layers.MultiBaseConv2D` with `weight_bases` x
-`activation_bases`) or "float" (full-precision `Conv2D` of the same shape, the
-starting point for `tfbin.zoo.init_from_float`). The stem convolution, the 1x1
-downsampling shortcuts and the classifier stay full precision.
+`activation_bases`), "float" (full-precision `Conv2D` of the same shape, the
+starting point for `tfbin.zoo.init_from_float`), "snn" (`tfbin.layers.SubBitConv2D`
+with `tau` bits per 3x3 kernel) or "irnet" (larq `QuantConv2D` with IR-Net's
+`LibraSign` kernel and `ErrorDecaySign` input quantizers). The stem
+convolution, the 1x1 downsampling shortcuts and the classifier stay full
+precision.
 
 `block` picks the residual block: "bireal" (default: one binary convolution
 per shortcut) or "basic" (two binary convolutions per shortcut, as in the
@@ -16,13 +19,17 @@ import tfbin
 from tfbin import zoo
 
 model = zoo.resnet20(conv="mbn", weight_bases=3, activation_bases=3)
+snn = zoo.resnet20(conv="snn", tau=5)    # 5 bits per 3x3 kernel: 0.56 bits per binary weight
 ```
 """
+import logging
+
 import larq as lq
 import tensorflow as tf
 
 from tfbin.choices import CONV_KINDS
-from tfbin.layers import MultiBaseConv2D
+from tfbin.layers import MultiBaseConv2D, SubBitConv2D
+from tfbin.quantizers import ErrorDecaySign, LibraSign
 from tfbin.validation import check_one_of
 
 __all__ = [
@@ -44,7 +51,8 @@ def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, **mbn_kw
     """The 3x3 convolution of a residual block, of the kind `conv` names.
 
     `same` padding pads with +1 so Larq Compute Engine fuses the padding into
-    its binary convolution.
+    its binary convolution. `mbn_kwargs` go to the layer ("mbn": weight_bases,
+    activation_bases, scaling; "snn": tau).
     """
     check_one_of("conv", conv, CONV_KINDS)
     common = dict(
@@ -65,6 +73,21 @@ def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, **mbn_kw
         )
     if conv == "mbn":
         return MultiBaseConv2D(pad_values=1.0, **common, **mbn_kwargs)
+    if conv == "snn":
+        return SubBitConv2D(pad_values=1.0, **common, **mbn_kwargs)
+    if conv == "irnet":
+        # larq warns that a binary kernel quantizer without a kernel constraint
+        # may starve weights (ste_sign's gradient is zero beyond |w| > 1);
+        # LibraSign standardises its latent weights first, so it does not apply.
+        larq_log = logging.getLogger("larq.layers_base")
+        level = larq_log.level
+        larq_log.setLevel(logging.ERROR)
+        try:
+            return lq.layers.QuantConv2D(
+                input_quantizer=ErrorDecaySign(), kernel_quantizer=LibraSign(), pad_values=1.0, **common
+            )
+        finally:
+            larq_log.setLevel(level)
     return tf.keras.layers.Conv2D(kernel_initializer="he_normal", **common)
 
 
@@ -99,12 +122,14 @@ def residual_net(
     stem_pool=False,
     block="bireal",
     name="residual_net",
+    tau=5,
 ):
     """A residual binary network.
 
     Arguments:
         stages: list of (filters, blocks, first_stride) per stage.
         conv, weight_bases, activation_bases, scaling: the binary convolutions.
+        tau: bits per 3x3 kernel of conv="snn" (1..9).
         stem_*: the full-precision stem (stride, kernel, ImageNet-style max pool).
         block: "bireal" (one binary convolution per block) or "basic" (two).
     """
@@ -115,6 +140,8 @@ def residual_net(
         if conv == "mbn"
         else {}
     )
+    if conv == "snn":
+        mbn_kwargs = dict(tau=tau)
     inputs = tf.keras.Input(input_shape)
     x = tf.keras.layers.Conv2D(
         stages[0][0], stem_kernel, strides=stem_stride, padding="same", use_bias=False, name="stem_conv"
