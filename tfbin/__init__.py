@@ -36,6 +36,7 @@ _SUBMODULES = (
     "plots",
     "pruning",
     "quantizers",
+    "reactnet",
     "registry",
     "testing",
     "training",
@@ -45,7 +46,7 @@ _SUBMODULES = (
     "zoo",
 )
 # The modules whose import registers tfbin's Keras objects.
-_REGISTERING = ("callbacks", "initializers", "layers", "pruning", "quantizers")
+_REGISTERING = ("callbacks", "initializers", "layers", "pruning", "quantizers", "reactnet")
 
 
 def _started_as_command():
