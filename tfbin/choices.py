@@ -30,8 +30,8 @@ SEGMENTATION_DATASETS = ("digit_scenes", "cityscapes")
 # tfbin.optimizers.bop_optimizer: the optimizer of everything that is not binary, and its schedules
 OPTIMIZERS = ("adam", "amsgrad")
 SCHEDULES = ("constant", "step", "linear")
-# tfbin.zoo builders: the kind of binary convolution
-CONV_KINDS = ("bnn", "mbn", "float")
+# tfbin.zoo builders: the kind of binary convolution ("relaxed": real weights that BNEW or BMD binarize)
+CONV_KINDS = ("bnn", "mbn", "float", "relaxed")
 # tfbin.tuning.make_tuner
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 # tfbin.convert.baselines: reference models of the same architecture
