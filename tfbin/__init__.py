@@ -46,7 +46,9 @@ _SUBMODULES = (
     "zoo",
 )
 # The modules whose import registers tfbin's Keras objects.
-_REGISTERING = ("callbacks", "initializers", "layers", "pruning", "quantizers", "reactnet")
+_REGISTERING = (
+    "callbacks", "initializers", "layers", "optimizers", "pruning", "quantizers", "reactnet",
+)
 
 
 def _started_as_command():
