@@ -28,6 +28,7 @@ _SUBMODULES = (
     "cost",
     "data",
     "demo",
+    "distillation",
     "files",
     "graph",
     "initializers",
@@ -47,7 +48,7 @@ _SUBMODULES = (
 )
 # The modules whose import registers tfbin's Keras objects.
 _REGISTERING = (
-    "callbacks", "initializers", "layers", "optimizers", "pruning", "quantizers", "reactnet",
+    "callbacks", "distillation", "initializers", "layers", "optimizers", "pruning", "quantizers", "reactnet",
 )
 
 
