@@ -230,3 +230,19 @@ def test_backup_and_restore_resumes_in_the_right_phase(digits, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert all(set(np.abs(k).ravel()) == {1.0} for k in _binary_kernels(resumed))
 
+
+def test_demo_trains_converts_and_checks_every_row(tmp_path):
+    report = tfbin.demo.run_demo(method="bnew", epochs=3, width=8, out=str(tmp_path), verbose=0)
+    rows = {row["name"]: row for row in report["models"]}
+    assert list(rows) == ["ste", "bmd", "bop", "bnew", "reactnet_kd"]
+    assert report["phases"] == {"start_epoch": 1, "end_epoch": 2, "label": "BNEW / BMD binarize"}
+    for name, row in rows.items():
+        for key in ("accuracy", "bit_ops", "size_bytes", "latency_ms", "parity_max_abs_diff", "argmax_agreement"):
+            assert key in row, (name, key)
+        # Converted by tfbin.convert.convert: no binary layer left as float, parity held.
+        assert row["op_census"]["LceBconv2d"] == 4, name
+        assert row["argmax_agreement"] >= 0.99, name
+        assert row["accuracy"] > 0.3, name  # 3 epochs on 10 classes: it learned something
+    assert len({row["bit_ops"] for row in rows.values()}) == 1  # one architecture of binary convolutions
+    assert rows["reactnet_kd"]["op_census"]["PRELU"] == 4
+    assert (tmp_path / "report.json").exists() and (tmp_path / "training_curves.png").exists()

@@ -37,6 +37,6 @@ TUNERS = ("grid", "random", "bayesian", "hyperband")
 # tfbin.convert.baselines: reference models of the same architecture
 BASELINES = ("float", "int8")
 # tfbin.demo.run_demo: one end-to-end demo per method; the first is the default
-DEMO_METHODS = ("pabt",)
+DEMO_METHODS = ("pabt", "bnew")
 # tfbin.distribute.get_strategy: where training runs
 STRATEGIES = ("default", "mirrored", "multiworker")
