@@ -7,6 +7,8 @@ import larq as lq
 import tfbin
 from tfbin import data, optimizers, zoo
 
+from _resume_helpers import Interrupt, StopAfter
+
 STEPS = 2  # steps per epoch in the step-by-step tests
 
 
@@ -189,28 +191,14 @@ def test_optimizers_save_and_load_with_the_model_and_train_on_identically(make, 
         np.testing.assert_array_equal(ours, theirs)
 
 
-class _Interrupt(Exception):
-    pass
-
-
-class _StopAfter(tf.keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise _Interrupt()
-
-
 def _resumable_run(x, y, backup_dir, make, interrupt_at=None):
     def fresh():
         return _compile(_relaxed_model(seed=7), make()), [tf.keras.callbacks.BackupAndRestore(str(backup_dir))]
 
     model, cbs = fresh()
     if interrupt_at is not None:
-        with pytest.raises(_Interrupt):
-            model.fit(x, y, epochs=4, batch_size=64, shuffle=False, verbose=0, callbacks=cbs + [_StopAfter(1)])
+        with pytest.raises(Interrupt):
+            model.fit(x, y, epochs=4, batch_size=64, shuffle=False, verbose=0, callbacks=cbs + [StopAfter(1)])
         model, cbs = fresh()  # a fresh process would start like this
     model.fit(x, y, epochs=4, batch_size=64, shuffle=False, verbose=0, callbacks=cbs)
     return model

@@ -8,6 +8,8 @@ import larq as lq
 import tfbin
 from tfbin import callbacks, convert, cost, data, layers, optimizers, pruning, zoo
 
+from _resume_helpers import Interrupt, StopAfter
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -192,27 +194,13 @@ def test_taylor_importance_accumulates_and_resets_after_a_pruning_event(digits):
     assert all(layer.importance.numpy()[p] > 0 for p in layer.live_pairs())
 
 
-class _Interrupt(Exception):
-    pass
-
-
-class _StopAfter(tf.keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise _Interrupt()
-
-
 def _final_masks(x, y, backup_dir, interrupt_at=None):
     model = mbn_model(m=3, n=3, seed=7)
     cbs = [callbacks.PruneToBinary(1, 5), tf.keras.callbacks.BackupAndRestore(str(backup_dir))]
     if interrupt_at is not None:
-        with pytest.raises(_Interrupt):
+        with pytest.raises(Interrupt):
             model.fit(x, y, epochs=7, batch_size=64, shuffle=False, verbose=0,
-                      callbacks=cbs + [_StopAfter(interrupt_at)])
+                      callbacks=cbs + [StopAfter(interrupt_at)])
         model = mbn_model(m=3, n=3, seed=7)  # a fresh process would start like this
         cbs = [callbacks.PruneToBinary(1, 5), tf.keras.callbacks.BackupAndRestore(str(backup_dir))]
     model.fit(x, y, epochs=7, batch_size=64, shuffle=False, verbose=0, callbacks=cbs)
