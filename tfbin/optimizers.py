@@ -351,7 +351,7 @@ class BMD(_BinarizingAdam):
     update, computed from the gradient with respect to x, to w (mirror
     descent: no tanh' in the chain rule), then sets the kernel to
     tanh(beta_e w), with beta_e = beta0 * beta_growth ** (e - binarize_epoch)
-    growing every epoch (the seed grows it by 1.01 a epoch over 1000 epochs:
+    growing every epoch (the seed grows it by 1.01 per epoch over 1000 epochs:
     a short run needs a larger beta_growth). The kernel so follows the seed's
     order one step late: the first step of an epoch still computes with the
     previous epoch's beta. Before binarize_epoch the kernel is the clipped
