@@ -81,7 +81,8 @@ class Distiller(tf.keras.Model):
             `compile`); 1 - alpha goes to the distillation term.
 
     `compile(optimizer, loss=None, metrics=None, ...)` takes the loss on the
-    labels (needed when alpha > 0; with alpha = 0 it is only reported).
+    labels (needed when alpha > 0; with alpha = 0 it is only reported);
+    sample weights weigh that loss and the metrics, not the distillation term.
     `fit` and `evaluate` report `loss` (the weighted sum, plus the student's
     regularization losses in training), `distillation_loss`, `student_loss`
     (the loss on the labels, when given) and the compiled metrics of the
