@@ -9,6 +9,8 @@ import tfbin
 from _fit_helpers import Interrupt, StopAfter
 from tfbin import callbacks, convert, cost, data, layers, optimizers, pruning, zoo
 
+from _resume_helpers import Interrupt, StopAfter
+
 
 @pytest.fixture(scope="module")
 def digits():

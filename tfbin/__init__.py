@@ -29,6 +29,7 @@ _SUBMODULES = (
     "cost",
     "data",
     "demo",
+    "distillation",
     "distribute",
     "files",
     "graph",
@@ -39,6 +40,7 @@ _SUBMODULES = (
     "plots",
     "pruning",
     "quantizers",
+    "reactnet",
     "recipes",
     "registry",
     "shrink",
@@ -52,7 +54,10 @@ _SUBMODULES = (
     "zoo",
 )
 # The modules whose import registers tfbin's Keras objects.
-_REGISTERING = ("callbacks", "initializers", "layers", "metrics", "pruning", "quantizers", "shrink", "stq")
+_REGISTERING = (
+    "callbacks", "distillation", "initializers", "layers", "metrics", "optimizers", "pruning", "quantizers",
+    "reactnet", "shrink", "stq",
+)
 
 
 def _started_as_command():

@@ -30,13 +30,13 @@ SEGMENTATION_DATASETS = ("digit_scenes", "cityscapes")
 # tfbin.optimizers.bop_optimizer: the optimizer of everything that is not binary, and its schedules
 OPTIMIZERS = ("adam", "amsgrad")
 SCHEDULES = ("constant", "step", "linear")
-# tfbin.zoo builders: the kind of binary convolution
-CONV_KINDS = ("bnn", "mbn", "float", "snn", "irnet")
+# tfbin.zoo builders: the kind of binary convolution ("relaxed": real weights that BNEW or BMD binarize)
+CONV_KINDS = ("bnn", "mbn", "float", "snn", "irnet", "relaxed")
 # tfbin.tuning.make_tuner
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 # tfbin.convert.baselines: reference models of the same architecture
 BASELINES = ("float", "int8")
 # tfbin.demo.run_demo: one end-to-end demo per method; the first is the default
-DEMO_METHODS = ("pabt", "stq", "snn")
+DEMO_METHODS = ("pabt", "stq", "snn", "bnew")
 # tfbin.distribute.get_strategy: where training runs
 STRATEGIES = ("default", "mirrored", "multiworker")

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbin.layers import MultiBaseConv2D
+from tfbin.reactnet import ChannelScale, LearnableBias, RPReLU, RSign
 
 __all__ = ["realistic_weights"]
 
@@ -32,8 +33,16 @@ def _uniform(rng, variable, low=0.5, high=1.5):
     variable.assign(rng.uniform(low, high, variable.shape).astype(np.float32))
 
 
+def _normal(rng, variable, scale=0.3):
+    variable.assign(rng.normal(0.0, scale, variable.shape).astype(np.float32))
+
+
 def realistic_weights(model, x, seed=0):
-    """Randomises BatchNorm gamma/beta and multi-base scales, then sets moving statistics from `x`."""
+    """Randomises BatchNorm gamma/beta, scales and shifts, then sets moving statistics from `x`.
+
+    Scales: multi-base alphas, betas and gammas, `tfbin.reactnet.ChannelScale`;
+    shifts: `RSign`, `LearnableBias` and `RPReLU` (with its slopes).
+    """
     rng = np.random.default_rng(seed)
     layers = list(model.submodules)
     norms = [layer for layer in layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
@@ -42,11 +51,19 @@ def realistic_weights(model, x, seed=0):
             for name in ("alpha", "beta", "gamma"):
                 if hasattr(layer, name):
                     _uniform(rng, getattr(layer, name))
+        elif isinstance(layer, ChannelScale):
+            _uniform(rng, layer.scale)
+        elif isinstance(layer, (LearnableBias, RSign)):
+            _normal(rng, layer.bias)
+        elif isinstance(layer, RPReLU):
+            _normal(rng, layer.shift_in)
+            _uniform(rng, layer.alpha, 0.0, 0.5)
+            _normal(rng, layer.shift_out)
     for layer in norms:
         if layer.scale:
             _uniform(rng, layer.gamma)
         if layer.center:
-            layer.beta.assign(rng.normal(0.0, 0.3, layer.beta.shape).astype(np.float32))
+            _normal(rng, layer.beta)
     # One training-mode pass with momentum 0 makes the moving statistics the
     # batch statistics of `x`, layer by layer, as after training on such data.
     momenta = [layer.momentum for layer in norms]

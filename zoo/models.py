@@ -1,25 +1,39 @@
 """Residual binary networks in the Bi-Real / ReActNet layout.
 
 Every builder takes `conv`: "bnn" (larq `QuantConv2D`, 1-bit weights and
-activations), "mbn" (`tfbin.layers.MultiBaseConv2D` with `weight_bases` x
-`activation_bases`), "float" (full-precision `Conv2D` of the same shape, the
-starting point for `tfbin.zoo.init_from_float`), "snn" (`tfbin.layers.SubBitConv2D`
-with `tau` bits per 3x3 kernel) or "irnet" (larq `QuantConv2D` with IR-Net's
-`LibraSign` kernel and `ErrorDecaySign` input quantizers). The stem
-convolution, the 1x1 downsampling shortcuts and the classifier stay full
-precision.
+activations), "relaxed" (the same layer computing with real weights that
+`tfbin.optimizers.BNEW` or `BMD` drive to +-1: its kernel quantizer is larq's
+`NoOp(precision=1)`), "mbn" (`tfbin.layers.MultiBaseConv2D` with
+`weight_bases` x `activation_bases`), "snn" (`tfbin.layers.SubBitConv2D` with
+`tau` bits per 3x3 kernel), "irnet" (larq `QuantConv2D` with IR-Net's
+`LibraSign` kernel and `ErrorDecaySign` input quantizers) or "float"
+(full-precision `Conv2D` of the same shape, the starting point for
+`tfbin.zoo.init_from_float`).
 
-`block` picks the residual block: "bireal" (default: one binary convolution
-per shortcut) or "basic" (two binary convolutions per shortcut, as in the
-original ResNet; the channels between them are where STQ pruning can remove
-filters without touching the residual stream, see `tfbin.stq`).
+`block` picks the residual block:
+- "bireal" (default): one binary convolution and BatchNorm per shortcut;
+- "basic": two binary convolutions per shortcut, as in the original ResNet;
+  the channels between them are where STQ pruning can remove filters without
+  touching the residual stream (see `tfbin.stq`);
+- "reactnet": the ReActNet / BNEW ResNet-20 block (RSign, binary convolution,
+  per-channel scale, BatchNorm, shortcut, RPReLU; see `tfbin.reactnet`), whose
+  parts `learnable_bias`, `prelu` and `channel_scale` switch off one by one.
+
+The stem convolution, the 1x1 downsampling shortcuts and the classifier stay
+full precision unless `binary_stem`, `binary_downsample` and
+`binary_classifier` (or `fully_binary` for all three) make them binary
+convolutions of the model's kind. Larq Compute Engine has no binary Dense, so
+the binary classifier is a 1x1 binary convolution on the pooled features,
+followed by a BatchNormalization that LCE folds into it.
 
 ```python
 import tfbin
 from tfbin import zoo
 
 model = zoo.resnet20(conv="mbn", weight_bases=3, activation_bases=3)
-snn = zoo.resnet20(conv="snn", tau=5)    # 5 bits per 3x3 kernel: 0.56 bits per binary weight
+snn = zoo.resnet20(conv="snn", tau=5)                        # 5 bits per 3x3 kernel
+react = zoo.resnet20(conv="relaxed", block="reactnet")       # for BNEW or BMD
+fbnn = zoo.digits_resnet(conv="bnn", fully_binary=True)      # every convolution binary
 ```
 """
 import logging
@@ -30,6 +44,7 @@ import tensorflow as tf
 from tfbin.choices import CONV_KINDS
 from tfbin.layers import MultiBaseConv2D, SubBitConv2D
 from tfbin.quantizers import ErrorDecaySign, LibraSign
+from tfbin.reactnet import ChannelScale, LearnableBias, RPReLU, RSign
 from tfbin.validation import check_one_of
 
 __all__ = [
@@ -44,17 +59,29 @@ __all__ = [
     "residual_net",
 ]
 
-BLOCKS = ("bireal", "basic")
+# residual_net's blocks.
+BLOCKS = ("bireal", "basic", "reactnet")
+# The kinds whose input quantizer a block may choose (the others quantize their own inputs).
+_SIGN_KINDS = ("bnn", "relaxed")
 
 
-def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, **mbn_kwargs):
+def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, input_quantizer=None, **conv_kwargs):
     """The 3x3 convolution of a residual block, of the kind `conv` names.
 
     `same` padding pads with +1 so Larq Compute Engine fuses the padding into
-    its binary convolution. `mbn_kwargs` go to the layer ("mbn": weight_bases,
-    activation_bases, scaling; "snn": tau).
+    its binary convolution. `input_quantizer` replaces the "ste_sign" of
+    "bnn" and "relaxed" convolutions (with `tfbin.reactnet.RSign`, say).
+    `conv_kwargs` go to the layer ("mbn": weight_bases, activation_bases,
+    scaling; "snn": tau).
     """
     check_one_of("conv", conv, CONV_KINDS)
+    if input_quantizer is not None and conv not in _SIGN_KINDS:
+        raise ValueError(
+            f"input_quantizer applies to conv 'bnn' and 'relaxed', not {conv!r} "
+            "(multi-base, sub-bit and IR-Net convolutions quantize their own inputs; a float one does not quantize)"
+        )
+    input_quantizer = input_quantizer or "ste_sign"
+
     common = dict(
         filters=filters,
         kernel_size=kernel_size,
@@ -65,16 +92,23 @@ def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, **mbn_kw
     )
     if conv == "bnn":
         return lq.layers.QuantConv2D(
-            input_quantizer="ste_sign",
+            input_quantizer=input_quantizer,
             kernel_quantizer="ste_sign",
             kernel_constraint="weight_clip",
             pad_values=1.0,
             **common,
         )
+    if conv == "relaxed":
+        return lq.layers.QuantConv2D(
+            input_quantizer=input_quantizer,
+            kernel_quantizer=lq.quantizers.NoOp(precision=1),
+            pad_values=1.0,
+            **common,
+        )
     if conv == "mbn":
-        return MultiBaseConv2D(pad_values=1.0, **common, **mbn_kwargs)
+        return MultiBaseConv2D(pad_values=1.0, **common, **conv_kwargs)
     if conv == "snn":
-        return SubBitConv2D(pad_values=1.0, **common, **mbn_kwargs)
+        return SubBitConv2D(pad_values=1.0, **common, **conv_kwargs)
     if conv == "irnet":
         # larq warns that a binary kernel quantizer without a kernel constraint
         # may starve weights (ste_sign's gradient is zero beyond |w| > 1);
@@ -91,22 +125,79 @@ def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, **mbn_kw
     return tf.keras.layers.Conv2D(kernel_initializer="he_normal", **common)
 
 
-def _block(x, filters, strides, conv, name, mbn_kwargs, block="bireal"):
-    shortcut = x
-    if block == "basic":
-        y = binary_conv(filters, 3, strides, conv, name=f"{name}_conv1", **mbn_kwargs)(x)
-        y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn1")(y)
-        y = binary_conv(filters, 3, 1, conv, name=f"{name}_conv2", **mbn_kwargs)(y)
-        y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn2")(y)
+
+def _binary(x, filters, kernel_size, strides, spec, name):
+    """A binary convolution of the model's kind; its input quantizer RSign, a larq sign or its own."""
+    sign = RSign(name=f"{name}_rsign") if spec["sign"] == "rsign" else spec["sign"]
+    return binary_conv(filters, kernel_size, strides, spec["conv"], name=name, input_quantizer=sign,
+                       **spec["layer"])(x)
+
+
+def _shortcut(x, filters, strides, spec, name):
+    if strides == 1 and x.shape[-1] == filters:
+        return x
+    if strides != 1:
+        x = tf.keras.layers.AveragePooling2D(strides, name=f"{name}_pool")(x)
+    if spec["binary_downsample"]:
+        x = _binary(x, filters, 1, 1, spec, f"{name}_down")
     else:
-        y = binary_conv(filters, 3, strides, conv, name=f"{name}_conv", **mbn_kwargs)(x)
-        y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(y)
-    if strides != 1 or x.shape[-1] != filters:
-        if strides != 1:
-            shortcut = tf.keras.layers.AveragePooling2D(strides, name=f"{name}_pool")(shortcut)
-        shortcut = tf.keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_down")(shortcut)
-        shortcut = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_down_bn")(shortcut)
-    return tf.keras.layers.Add(name=f"{name}_add")([y, shortcut])
+        x = tf.keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_down")(x)
+    return tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_down_bn")(x)
+
+
+def _bireal_block(x, filters, strides, spec, name):
+    y = _binary(x, filters, 3, strides, spec, f"{name}_conv")
+    y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(y)
+    return tf.keras.layers.Add(name=f"{name}_add")([y, _shortcut(x, filters, strides, spec, name)])
+
+
+def _basic_block(x, filters, strides, spec, name):
+    y = _binary(x, filters, 3, strides, spec, f"{name}_conv1")
+    y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn1")(y)
+    y = _binary(y, filters, 3, 1, spec, f"{name}_conv2")
+    y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn2")(y)
+    return tf.keras.layers.Add(name=f"{name}_add")([y, _shortcut(x, filters, strides, spec, name)])
+
+
+def _reactnet_block(x, filters, strides, spec, name):
+    """RSign -> binary 3x3 convolution -> scale -> BatchNorm -> + shortcut -> RPReLU (BNEW's ResNet-20 block)."""
+    y = x
+    if spec["conv"] == "float" and spec["learnable_bias"]:
+        y = LearnableBias(name=f"{name}_shift")(y)
+    y = _binary(y, filters, 3, strides, spec, f"{name}_conv")
+    if spec["channel_scale"]:
+        y = ChannelScale(name=f"{name}_scale")(y)
+    y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(y)
+    y = tf.keras.layers.Add(name=f"{name}_add")([y, _shortcut(x, filters, strides, spec, name)])
+    if spec["prelu"] and spec["learnable_bias"]:
+        return RPReLU(name=f"{name}_rprelu")(y)
+    if spec["prelu"]:
+        return tf.keras.layers.PReLU(tf.keras.initializers.Constant(0.25), shared_axes=[1, 2],
+                                     name=f"{name}_prelu")(y)
+    y = LearnableBias(name=f"{name}_shift_in")(y)
+    y = tf.keras.layers.ReLU(name=f"{name}_relu")(y)
+    return LearnableBias(name=f"{name}_shift_out")(y)
+
+
+def _spec(conv, block, learnable_bias, prelu, channel_scale, binary_stem, binary_downsample, binary_classifier,
+          layer_kwargs):
+    check_one_of("block", block, BLOCKS)
+    if block != "reactnet" and not (learnable_bias and prelu and channel_scale):
+        raise ValueError("learnable_bias, prelu and channel_scale switch parts of block='reactnet' off; "
+                         f"block={block!r} has none of them")
+    if block == "reactnet" and not prelu and not learnable_bias:
+        raise ValueError("prelu=False (a ReLU) needs learnable_bias=True: without the shifts the next "
+                         "block's sign(relu(x)) is +1 everywhere")
+    if conv == "float" and (binary_stem or binary_downsample or binary_classifier):
+        raise ValueError("binary_stem, binary_downsample, binary_classifier and fully_binary need binary "
+                         "convolutions; conv='float' has none")
+    sign = "ste_sign"
+    if conv not in _SIGN_KINDS:
+        sign = None
+    elif block == "reactnet":
+        sign = "rsign" if learnable_bias else "approx_sign"
+    return dict(conv=conv, layer=layer_kwargs, sign=sign, learnable_bias=learnable_bias, prelu=prelu,
+                channel_scale=channel_scale, binary_downsample=binary_downsample)
 
 
 def residual_net(
@@ -120,8 +211,15 @@ def residual_net(
     stem_stride=1,
     stem_kernel=3,
     stem_pool=False,
-    block="bireal",
     name="residual_net",
+    block="bireal",
+    learnable_bias=True,
+    prelu=True,
+    channel_scale=True,
+    binary_stem=False,
+    binary_downsample=False,
+    binary_classifier=False,
+    fully_binary=False,
     tau=5,
 ):
     """A residual binary network.
@@ -130,31 +228,51 @@ def residual_net(
         stages: list of (filters, blocks, first_stride) per stage.
         conv, weight_bases, activation_bases, scaling: the binary convolutions.
         tau: bits per 3x3 kernel of conv="snn" (1..9).
-        stem_*: the full-precision stem (stride, kernel, ImageNet-style max pool).
-        block: "bireal" (one binary convolution per block) or "basic" (two).
+        stem_*: the stem (stride, kernel, ImageNet-style max pool).
+        block: "bireal", "basic" or "reactnet" (see the module).
+        learnable_bias, prelu, channel_scale: the parts of the "reactnet"
+            block (all on by default): RSign and RPReLU shifts (off: sign and
+            PReLU), PReLU (off: a ReLU between two learnable shifts), a
+            learnable scale per channel after each binary convolution.
+        binary_stem, binary_downsample, binary_classifier: make the stem,
+            the 1x1 downsampling shortcuts or the classifier binary
+            convolutions (the classifier a 1x1 one on the pooled features).
+        fully_binary: all three.
     """
     check_one_of("conv", conv, CONV_KINDS)
-    check_one_of("block", block, BLOCKS)
-    mbn_kwargs = (
-        dict(weight_bases=weight_bases, activation_bases=activation_bases, scaling=scaling)
-        if conv == "mbn"
-        else {}
-    )
-    if conv == "snn":
-        mbn_kwargs = dict(tau=tau)
+    if fully_binary:
+        binary_stem = binary_downsample = binary_classifier = True
+    layer_kwargs = {}
+    if conv == "mbn":
+        layer_kwargs = dict(weight_bases=weight_bases, activation_bases=activation_bases, scaling=scaling)
+    elif conv == "snn":
+        layer_kwargs = dict(tau=tau)
+    spec = _spec(conv, block, learnable_bias, prelu, channel_scale, binary_stem, binary_downsample,
+                 binary_classifier, layer_kwargs)
     inputs = tf.keras.Input(input_shape)
-    x = tf.keras.layers.Conv2D(
-        stages[0][0], stem_kernel, strides=stem_stride, padding="same", use_bias=False, name="stem_conv"
-    )(inputs)
+    if binary_stem:
+        x = _binary(inputs, stages[0][0], stem_kernel, stem_stride, spec, "stem_conv")
+    else:
+        x = tf.keras.layers.Conv2D(
+            stages[0][0], stem_kernel, strides=stem_stride, padding="same", use_bias=False, name="stem_conv"
+        )(inputs)
     x = tf.keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
     if stem_pool:
         x = tf.keras.layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
+    make_block = {"bireal": _bireal_block, "basic": _basic_block, "reactnet": _reactnet_block}[block]
     for s, (filters, blocks, first_stride) in enumerate(stages):
         for b in range(blocks):
             strides = first_stride if b == 0 else 1
-            x = _block(x, filters, strides, conv, f"stage{s + 1}_block{b + 1}", mbn_kwargs, block)
-    x = tf.keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = tf.keras.layers.Dense(num_classes, name="logits")(x)
+            x = make_block(x, filters, strides, spec, f"stage{s + 1}_block{b + 1}")
+    if binary_classifier:
+        # LCE has no binary Dense: a 1x1 binary convolution on the pooled features.
+        x = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(x)
+        x = _binary(x, num_classes, 1, 1, spec, "logits_conv")
+        x = tf.keras.layers.BatchNormalization(momentum=0.9, name="logits_bn")(x)
+        outputs = tf.keras.layers.Reshape((num_classes,), name="logits")(x)
+    else:
+        x = tf.keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        outputs = tf.keras.layers.Dense(num_classes, name="logits")(x)
     return tf.keras.Model(inputs, outputs, name=name)
 
 

@@ -1,0 +1,119 @@
+"""The BNEW demo: four ways of training the same fully binary-weight network, and ReActNet parts with distillation.
+
+Rows (the digits residual net of `tfbin.zoo`, same epochs, Adam with a
+linearly decaying learning rate for everything that is not binary):
+
+- `ste`: latent weights behind a sign, straight-through gradients (larq's
+  classic BNN, `conv="bnn"`, Adam for every variable);
+- `bmd`: binary mirror descent (`tfbin.optimizers.BMD`, `conv="relaxed"`):
+  the forward pass uses tanh(beta w) with beta growing every epoch;
+- `bop`: Bop flips the +-1 weights, Adam trains the rest
+  (`tfbin.optimizers.bop_optimizer`, `conv="bnn"`);
+- `bnew`: BNEW (`tfbin.optimizers.BNEW`, `conv="relaxed"`): binary
+  activations with real weights first, then a growing proximal pull to +-1,
+  frozen to sign(w) for the last epoch(s);
+- `reactnet_kd`: BNEW on the ReActNet-style network (RSign, RPReLU,
+  per-channel scales: `block="reactnet"`) distilled from a float network of
+  the same layout trained first (`tfbin.distillation.Distiller`).
+
+BMD and BNEW pretrain for the first quarter of the epochs, binarize, and
+freeze for the last tenth; STE and Bop binarize from the first step. Every
+trained model converts with LCE to binary convolutions throughout.
+
+```python
+from tfbin.demo import bnew
+bnew.phases(12)   # BNEW's and BMD's binarize phase of a 12-epoch run
+```
+"""
+import tensorflow as tf
+
+from tfbin import optimizers, training
+from tfbin.distillation import Distiller
+from tfbin.zoo import digits_resnet
+
+__all__ = [
+    "BETA_END", "LEARNING_RATE", "PUSH", "ROWS", "adam", "bmd", "bnew", "bop", "optimizer", "phases", "train_row",
+]
+
+ROWS = ("ste", "bmd", "bop", "bnew", "reactnet_kd")
+
+# Adam's learning rate, decaying linearly to 1% of it over the run (the seed: 0.01, linear decay).
+LEARNING_RATE = 1e-2
+# BNEW's pull over the binarize phase, lambda0 * steps_per_epoch * epochs: the
+# seed's CIFAR-10 setting (lambda0 1e-4, ~390 steps per epoch, 1000 epochs).
+PUSH = 40.0
+# BMD's beta at the end of the binarize phase (the seed's 1.01 ** 980 is ~1.7e4).
+BETA_END = 1e4
+
+
+def phases(epochs):
+    """BNEW's and BMD's binarize phase: pretrain the first ~quarter, freeze the last ~tenth of the run."""
+    start = int(round(0.25 * epochs))
+    end = max(start, epochs - max(1, int(round(0.1 * epochs))))
+    return {"start_epoch": start, "end_epoch": end, "label": "BNEW / BMD binarize"}
+
+
+def _learning_rate(steps_per_epoch, epochs, learning_rate):
+    return optimizers.schedule(learning_rate, "linear", steps_per_epoch, epochs, final=learning_rate * 0.01,
+                               name="learning_rate")
+
+
+def adam(steps_per_epoch, epochs, learning_rate=LEARNING_RATE):
+    """STE's optimizer: legacy Adam with the demo's decaying learning rate."""
+    return tf.keras.optimizers.legacy.Adam(_learning_rate(steps_per_epoch, epochs, learning_rate))
+
+
+def bnew(steps_per_epoch, epochs, binarize_epoch, freeze_epoch, push=PUSH, learning_rate=LEARNING_RATE, **kwargs):
+    """`BNEW` whose lambda0 gives the pull `push` over the binarize phase."""
+    lambda0 = push / (steps_per_epoch * max(epochs - binarize_epoch, 1))
+    return optimizers.BNEW(steps_per_epoch, epochs, binarize_epoch, freeze_epoch, lambda0=lambda0,
+                           learning_rate=_learning_rate(steps_per_epoch, epochs, learning_rate), **kwargs)
+
+
+def bmd(steps_per_epoch, epochs, binarize_epoch, freeze_epoch, beta_end=BETA_END, learning_rate=LEARNING_RATE):
+    """`BMD` whose beta grows from 1 to `beta_end` over the binarize phase."""
+    growth = beta_end ** (1.0 / max(freeze_epoch - binarize_epoch, 1))
+    return optimizers.BMD(steps_per_epoch, epochs, binarize_epoch, freeze_epoch, beta0=1.0, beta_growth=growth,
+                          learning_rate=_learning_rate(steps_per_epoch, epochs, learning_rate))
+
+
+def bop(steps_per_epoch, epochs, learning_rate=LEARNING_RATE, gamma=1e-3, threshold=1e-7):
+    """Bop (gamma and Adam's learning rate decaying linearly to 1%) for the binary weights, Adam for the rest."""
+    return optimizers.bop_optimizer(learning_rate, gamma, threshold, schedule_kind="linear",
+                                    steps_per_epoch=steps_per_epoch, epochs=epochs,
+                                    final_learning_rate=learning_rate * 0.01, final_gamma=gamma * 0.01)
+
+
+def optimizer(method, steps_per_epoch, epochs, binarize_epoch=0, freeze_epoch=None, **kwargs):
+    """The demo's optimizer for "ste", "bop", "bmd" or "bnew" (the binarize phase for the last two)."""
+    freeze_epoch = max(epochs - 1, binarize_epoch) if freeze_epoch is None else freeze_epoch
+    if method == "ste":
+        return adam(steps_per_epoch, epochs, **kwargs)
+    if method == "bop":
+        return bop(steps_per_epoch, epochs, **kwargs)
+    if method == "bmd":
+        return bmd(steps_per_epoch, epochs, binarize_epoch, freeze_epoch, **kwargs)
+    return bnew(steps_per_epoch, epochs, binarize_epoch, freeze_epoch, **kwargs)
+
+
+def train_row(name, dataset, epochs, width, verbose):
+    steps = training.steps_per_epoch(dataset)
+    phase = phases(epochs)
+    split = dict(binarize_epoch=phase["start_epoch"], freeze_epoch=phase["end_epoch"])
+    if name in ("ste", "bop"):
+        model = digits_resnet(dataset.input_shape, dataset.num_classes, width=width, conv="bnn")
+        history = training.train(model, dataset, epochs, optimizer=optimizer(name, steps, epochs), verbose=verbose)
+        return model, history.history
+    if name in ("bmd", "bnew"):
+        model = digits_resnet(dataset.input_shape, dataset.num_classes, width=width, conv="relaxed")
+        history = training.train(model, dataset, epochs, optimizer=optimizer(name, steps, epochs, **split),
+                                 verbose=verbose)
+        return model, history.history
+    teacher = digits_resnet(dataset.input_shape, dataset.num_classes, width=width, conv="float", block="reactnet")
+    training.train(teacher, dataset, epochs, optimizer=adam(steps, epochs), verbose=verbose)
+    student = digits_resnet(dataset.input_shape, dataset.num_classes, width=width, conv="relaxed", block="reactnet")
+    history = training.train(Distiller(student, teacher), dataset, epochs,
+                             optimizer=optimizer("bnew", steps, epochs, **split), verbose=verbose)
+    # Compiled for evaluation on its own (the Distiller was what trained).
+    student.compile(loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return student, history.history
