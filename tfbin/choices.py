@@ -11,7 +11,17 @@ from tfbin import choices
 choices.OPTIMIZERS                    # ('adam', 'amsgrad')
 ```
 """
-__all__ = ["BASELINES", "CONV_KINDS", "DATASETS", "DEMO_METHODS", "OPTIMIZERS", "SCHEDULES", "TUNERS"]
+__all__ = [
+    "BASELINES",
+    "CONV_KINDS",
+    "DATASETS",
+    "DEMO_METHODS",
+    "ENGINES",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "TARGETS",
+    "TUNERS",
+]
 
 # tfbin.data.load_dataset
 DATASETS = ("digits", "cifar10", "cifar100", "imagenet2012")
@@ -22,7 +32,11 @@ SCHEDULES = ("constant", "step", "linear")
 CONV_KINDS = ("bnn", "mbn", "float")
 # tfbin.tuning.make_tuner
 TUNERS = ("grid", "random", "bayesian", "hyperband")
-# tfbin.convert.baselines: reference models of the same architecture
+# tfbin.convert.baselines and tfbin.convert.openvino_baselines: reference models of the same architecture
 BASELINES = ("float", "int8")
+# `tfbin convert --target`: Larq Compute Engine TFLite (ARM devices) or OpenVINO (x86 CPUs); the first is the default
+TARGETS = ("lce", "openvino")
+# `tfbin bench --engine` and tfbin.convert.runner: what runs the files; the first is the default
+ENGINES = ("lce", "openvino")
 # tfbin.demo.run_demo: one end-to-end demo per method; the first is the default
 DEMO_METHODS = ("pabt",)
