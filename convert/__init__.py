@@ -12,7 +12,7 @@ convert.time_tflite(result.tflite).median_ms    # latency on this host
 
 For x86 CPUs, `convert.convert_openvino` builds an OpenVINO model whose binary
 convolutions run as OpenVINO's BinaryConvolution (`pip install "tfbin[openvino]"`;
-see `tfbin.convert.openvino`), and `convert.time_openvino` times it.
+see `tfbin.convert.openvino_converter`), and `convert.time_openvino` times it.
 
 The `tfbin convert` and `tfbin bench` commands do the same from the shell, and
 time files on ARM devices over ssh or adb. The parts load on first use, so
@@ -40,9 +40,9 @@ _EXPORTS = {
     "flatbuffer_cost": "flatbuffer",
     "op_census": "flatbuffer",
     "validate": "flatbuffer",
-    "OpenVinoConversion": "openvino",
-    "convert_openvino": "openvino",
-    "to_openvino": "openvino",
+    "OpenVinoConversion": "openvino_converter",
+    "convert_openvino": "openvino_converter",
+    "to_openvino": "openvino_converter",
     "OpenVinoUnavailableError": "openvino_runtime",
     "Parity": "parity",
     "measure_parity": "parity",

@@ -2,7 +2,7 @@
 
 As `tfbin.convert.baselines` does for TFLite: `baselines.float_model` makes
 every binary layer full precision, and that float Keras model is converted
-to OpenVINO (`tfbin.convert.openvino.to_openvino`), with parity against the
+to OpenVINO (`tfbin.convert.openvino_converter.to_openvino`), with parity against the
 float Keras model held to the usual tolerance. The int8 baseline is NNCF's
 post-training quantization of that OpenVINO model (installed with the
 `openvino` extra), calibrated on the given data; its parity is reported,
@@ -31,7 +31,7 @@ import numpy as np
 from tfbin.choices import BASELINES
 from tfbin.convert.baselines import float_model
 from tfbin.convert.converter import ConversionError
-from tfbin.convert.openvino import check_openvino_parity, flat_outputs, to_openvino
+from tfbin.convert.openvino_converter import check_openvino_parity, flat_outputs, to_openvino
 from tfbin.convert.openvino_runtime import INSTALL_HINT, ir_census, openvino_predict, save_ir, serialize
 from tfbin.convert.parity import measure_parity
 from tfbin.validation import check_one_of

@@ -1,6 +1,6 @@
 """Running OpenVINO models on this CPU: the installation check, compiling, inference, census, cost, files.
 
-`tfbin.convert.openvino` builds the models; this module is what converting,
+`tfbin.convert.openvino_converter` builds the models; this module is what converting,
 benchmarking (`tfbin bench --engine openvino`) and the baselines share.
 OpenVINO is optional (`pip install "tfbin[openvino]"`) and loads on first
 use; `require_openvino` says what to install when it is missing or when the
@@ -10,9 +10,9 @@ obsolete (tfbin pins the version it is tested with).
 ```python
 import tfbin
 from tfbin import zoo
-from tfbin.convert import openvino, openvino_runtime
+from tfbin.convert import openvino_converter, openvino_runtime
 
-ir = openvino.to_openvino(zoo.digits_resnet(width=8))
+ir = openvino_converter.to_openvino(zoo.digits_resnet(width=8))
 openvino_runtime.ir_census(ir)["BinaryConvolution"]    # 4
 openvino_runtime.ir_cost(ir)["bit_ops"]
 openvino_runtime.save_ir(ir, "model.xml")             # model.xml and model.bin

@@ -65,7 +65,7 @@ def evaluate(model, inputs, apply):
     value computed for it, and returns the call's outputs (the same structure
     as the layer's). Returns the values of `model.outputs`, in order. This is
     how a model is rebuilt (`rewrite`) or translated into another framework's
-    graph (`tfbin.convert.openvino`).
+    graph (`tfbin.convert.openvino_converter`).
     """
     _require_graph_network(model)
     values = {id(t): v for t, v in zip(model.inputs, inputs)}

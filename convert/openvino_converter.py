@@ -332,6 +332,10 @@ def _binary_conv(builder, layer, x):
     if bn is not None:
         bn_scale, bn_shift = _batch_norm_affine(bn)
         scale, bias = scale * bn_scale, bias * bn_scale + bn_shift
+    if _fed_by_model_input(x):
+        # The CPU plugin crashes (2026.4) running a BinaryConvolution whose binarized input
+        # comes straight from the input's layout transpose; an identity pool keeps them apart.
+        x = ops.avg_pool(x, [1, 1], [0, 0], [0, 0], [1, 1], True)
     # The sign as one bit: FakeQuantize with 2 levels, 0 up to its threshold, 1 above.
     low = builder.const(_bit_threshold(threshold))
     bits = ops.fake_quantize(x, low, low, builder.const(0.0), builder.const(1.0), 2)
@@ -342,6 +346,30 @@ def _binary_conv(builder, layer, x):
     y.set_friendly_name(layer.name)
     builder.binary += 1
     return _activation(builder, layer, builder.affine(y, scale, bias))
+
+
+_ELEMENTWISE = {"Add", "Subtract", "Multiply", "Divide", "Relu", "PRelu", "Clamp", "Minimum", "Maximum",
+                "Sigmoid", "Tanh", "Elu", "Swish", "SoftPlus", "Pad"}
+
+
+def _fed_by_model_input(x):
+    """Whether `x` is the model input, its transpose, or elementwise ops on them only."""
+    node = _output(x).get_node()
+    while True:
+        kind = node.get_type_name()
+        if kind in ("Parameter", "Transpose") and (kind == "Parameter" or _is_input_transpose(node)):
+            return True
+        if kind not in _ELEMENTWISE:
+            return False
+        sources = [i.get_source_output().get_node() for i in node.inputs()]
+        variable = [n for n in sources if n.get_type_name() != "Constant"]
+        if len(variable) != 1:
+            return False
+        node = variable[0]
+
+
+def _is_input_transpose(node):
+    return node.input(0).get_source_output().get_node().get_type_name() == "Parameter"
 
 
 def _conv(builder, layer, x):
