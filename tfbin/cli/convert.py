@@ -137,10 +137,10 @@ def _save(result, path):
 
 
 def run(args):
+    _check_target_arguments(args)  # before anything loads TensorFlow
     from tfbin.convert import ConversionError
     from tfbin.convert.calibration import calibration_inputs
 
-    _check_target_arguments(args)
     model = load_model_or_exit(args.model)
     x, note = calibration_inputs(args.calibration, model.input_shape, args.samples, args.seed)
     print(note, file=sys.stderr)
