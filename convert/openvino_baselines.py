@@ -22,7 +22,6 @@ int8.save("model.int8.xml")
 """
 import contextlib
 import dataclasses
-import functools
 import io
 import logging
 
@@ -32,7 +31,7 @@ from tfbin.choices import BASELINES
 from tfbin.convert.baselines import float_model
 from tfbin.convert.converter import ConversionError
 from tfbin.convert.openvino_converter import check_openvino_parity, flat_outputs, to_openvino
-from tfbin.convert.openvino_runtime import INSTALL_HINT, ir_census, openvino_predict, save_ir, serialize
+from tfbin.convert.openvino_runtime import INSTALL_HINT, SavedAsIR, ir_census, openvino_predict
 from tfbin.convert.parity import measure_parity
 from tfbin.validation import check_one_of
 
@@ -42,23 +41,11 @@ _INT8_CALIBRATION_SAMPLES = 200
 
 
 @dataclasses.dataclass
-class OpenVinoBaseline:
+class OpenVinoBaseline(SavedAsIR):
     kind: str
     model: object  # openvino.Model
     census: dict
     parity: object  # against the float Keras model
-
-    @functools.cached_property
-    def _serialized(self):
-        return serialize(self.model)
-
-    @property
-    def size_bytes(self):
-        return sum(len(part) for part in self._serialized)
-
-    def save(self, path):
-        """Writes `path` (NAME.xml) and NAME.bin beside it."""
-        save_ir(self.model, path)
 
     def to_dict(self):
         return {"size_bytes": self.size_bytes, "census": self.census, "parity": self.parity.to_dict()}

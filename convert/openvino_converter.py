@@ -59,14 +59,13 @@ from tfbin import graph
 from tfbin.convert.converter import ConversionError, _calibration_inputs, judge_parity
 from tfbin.convert.fallback import binary_layers
 from tfbin.convert.openvino_runtime import (
+    SavedAsIR,
     bits_constant,
     compile_openvino,
     ir_census,
     kernels,
     openvino_predict,
     require_openvino,
-    save_ir,
-    serialize,
 )
 from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT
 from tfbin.cost import is_binary_layer
@@ -590,25 +589,12 @@ def flat_outputs(outputs):
 
 
 @dataclasses.dataclass
-class OpenVinoConversion:
+class OpenVinoConversion(SavedAsIR):
     model: object  # openvino.Model
     census: dict
     parity: object  # tfbin.convert.parity.Parity
     binary_layers: int = 0
     kernels: dict = dataclasses.field(default_factory=dict)  # BinaryConvolution primitive -> count
-
-    @functools.cached_property
-    def _serialized(self):
-        return serialize(self.model)
-
-    @property
-    def size_bytes(self):
-        xml, weights = self._serialized
-        return len(xml) + len(weights)
-
-    def save(self, path):
-        """Writes `path` (NAME.xml) and NAME.bin beside it."""
-        save_ir(self.model, path)
 
     def to_dict(self):
         return {

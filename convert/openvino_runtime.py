@@ -32,6 +32,7 @@ __all__ = [
     "INSTALL_HINT",
     "OPENVINO_VERSION",
     "OpenVinoUnavailableError",
+    "SavedAsIR",
     "bits_constant",
     "compile_openvino",
     "ir_census",
@@ -219,10 +220,14 @@ def weights_path(xml_path):
     return (xml_path[:-4] if xml_path.endswith(".xml") else xml_path) + ".bin"
 
 
-def save_ir(ir, path):
-    """Writes `path` (.xml) and its .bin beside it, each atomically; returns their total size in bytes."""
+def _check_xml_path(path):
     if not str(path).endswith(".xml"):
         raise ValueError(f"path={str(path)!r}: an OpenVINO model is written as NAME.xml (with NAME.bin beside it)")
+
+
+def save_ir(ir, path):
+    """Writes `path` (.xml) and its .bin beside it, each atomically; returns their total size in bytes."""
+    _check_xml_path(path)
     xml, weights = serialize(ir)
     write_atomic(weights_path(str(path)), weights)
     write_atomic(str(path), xml)
@@ -241,3 +246,23 @@ def read_ir(path):
         return ov.Core().read_model(str(path))
     except RuntimeError as error:
         raise ValueError(f"{path!r} is not a readable OpenVINO model: {str(error).strip().splitlines()[-1]}") from None
+
+
+class SavedAsIR:
+    """`size_bytes` and `save` for a result that holds an OpenVINO model in its `model` field."""
+
+    @functools.cached_property
+    def _serialized(self):
+        return serialize(self.model)
+
+    @property
+    def size_bytes(self):
+        """Bytes of the .xml and the .bin together."""
+        return sum(len(part) for part in self._serialized)
+
+    def save(self, path):
+        """Writes `path` (NAME.xml) and NAME.bin beside it."""
+        xml, weights = self._serialized
+        _check_xml_path(path)
+        write_atomic(weights_path(str(path)), weights)
+        write_atomic(str(path), xml)

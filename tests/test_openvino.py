@@ -10,7 +10,7 @@ import tensorflow as tf
 from _convert_helpers import digits, run_cli, tiny_net
 
 from tfbin import cost
-from tfbin.convert import ConversionError, ParityError, convert_openvino, flatbuffer_cost, to_openvino
+from tfbin.convert import ConversionError, ParityError, convert_openvino, to_openvino
 from tfbin.convert import openvino_converter as ov_convert
 from tfbin.convert import openvino_runtime as runtime
 from tfbin.convert.openvino_baselines import openvino_baseline
