@@ -27,6 +27,7 @@ thread in interleaved rounds, the whole timing repeated `--passes` times
 (benchmarks/results/deploy_openvino.md; needs `pip install -e ".[openvino]"`):
 
     python benchmarks/deploy.py --openvino --passes 3
+    python benchmarks/deploy.py --openvino --nets "ResNet-18 @224" --variants BNN int8   # the headline ratio
 """
 import argparse
 import os
@@ -42,7 +43,7 @@ import tensorflow as tf
 from tfbin import zoo
 from common import print_and_save
 from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite
-from openvino_columns import openvino_main
+from openvino_columns import VARIANTS as OPENVINO_VARIANTS, openvino_main
 from tfbin.testing import realistic_weights
 from tfbin.layers import MultiBaseConv2D
 
@@ -169,6 +170,8 @@ def main(argv=None):
                         help="x86 table: LCE/TFLite and OpenVINO side by side, interleaved, one run")
     parser.add_argument("--passes", type=int, default=3, help="--openvino: timing passes over all models (default 3)")
     parser.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS), help="--openvino: the nets")
+    parser.add_argument("--variants", nargs="+", choices=OPENVINO_VARIANTS, default=list(OPENVINO_VARIANTS),
+                        help="--openvino: the variants (BNN and int8 are always measured)")
     args = parser.parse_args(argv)
     if min(args.runs, args.large_runs, args.threads, args.passes) < 1:
         parser.error("--runs, --large-runs, --threads and --passes must be >= 1")

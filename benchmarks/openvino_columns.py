@@ -68,7 +68,7 @@ def measure_net(net, builder, shape, samples, build, args):
     x = np.random.default_rng(args.seed).standard_normal((samples, *shape)).astype(np.float32)
     size = "large" if shape[0] > 64 else "small"
     rows, runners = {}, {}
-    for variant in VARIANTS:
+    for variant in [v for v in VARIANTS if v in args.variants or v in ("BNN", "int8")]:
         model = build(builder, shape, variant, x, args.seed)
         start = time.perf_counter()
         lce, ov = _convert_both(model, variant, x)
@@ -98,6 +98,17 @@ def measure_net(net, builder, shape, samples, build, args):
     return list(rows.values())
 
 
+def _command(args):
+    command = f"python benchmarks/deploy.py --openvino --passes {args.passes}"
+    if args.threads != 1:
+        command += f" --threads {args.threads}"
+    if list(args.nets) != args.all_nets:
+        command += " --nets " + " ".join(f'"{net}"' for net in args.nets)
+    if set(args.variants) != set(VARIANTS):
+        command += " --variants " + " ".join(args.variants)
+    return command
+
+
 def _spread(values):
     return f"{np.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
@@ -106,7 +117,7 @@ def markdown(rows, args):
     lines = [
         "# x86 deployment: LCE/TFLite and OpenVINO side by side",
         "",
-        f"`python benchmarks/deploy.py --openvino --passes {args.passes}` on {platform.machine()} "
+        f"`{_command(args)}` on {platform.machine()} "
         f"({os.cpu_count()} cores, {platform.processor() or 'x86-64'}), {args.threads} thread(s). "
         "Every model of a net was loaded at once and timed in interleaved rounds; each latency is the median "
         f"over {args.passes} timing passes of each pass's median, with the range over passes in parentheses. "
@@ -147,6 +158,7 @@ def markdown(rows, args):
 
 def openvino_main(args, nets, build):
     """deploy.py --openvino: measures `args.nets` of `nets` ({name: (builder, shape, samples)})."""
+    args.all_nets = list(nets)
     rows = []
     for net in args.nets:
         builder, shape, samples = nets[net]
