@@ -97,7 +97,7 @@ class _Builder:
 
     # small helpers
     def const(self, array, dtype=np.float32):
-        return self.ops.constant(np.ascontiguousarray(array, dtype=dtype))
+        return self.ops.constant(np.array(array, dtype=dtype))  # a copy, 0-d stays 0-d
 
     def rank(self, value):
         return _output(value).get_partial_shape().rank.get_length()

@@ -15,6 +15,7 @@ from tfbin.convert import openvino_converter as ov_convert
 from tfbin.convert import openvino_runtime as runtime
 from tfbin.convert.openvino_baselines import openvino_baseline
 from tfbin.quantizers import ShiftedSign
+from tfbin.testing import realistic_weights
 
 import openvino as ov  # noqa: E402  (the test install has the openvino extra: .ci/run)
 from openvino import opset13 as ops  # noqa: E402
@@ -163,6 +164,28 @@ def test_a_pruned_output_channel_of_zeros_is_a_binary_convolution_with_scale_zer
     x = inputs_with_ties(0.0)
     np.testing.assert_allclose(
         runtime.openvino_predict(to_openvino(pruned), x), pruned.predict(x, verbose=0), rtol=1e-6, atol=1e-5
+    )
+
+
+def test_float_layers_become_openvino_ops_with_the_same_outputs():
+    layers = tf.keras.layers
+    inputs = tf.keras.Input((9, 9, 3))
+    x = layers.ZeroPadding2D(((1, 0), (0, 1)))(inputs)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    a = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(x)
+    a = layers.BatchNormalization()(layers.PReLU(shared_axes=[1, 2])(a))
+    b = layers.Conv2D(16, 1, groups=2, use_bias=False)(layers.LeakyReLU(0.2)(x))
+    y = layers.Concatenate()([layers.ReLU(max_value=6.0)(a), layers.Activation("tanh")(b)])
+    y = layers.Add()([layers.MaxPooling2D(3, 1, padding="same")(y), layers.AveragePooling2D(3, 1, padding="same")(y)])
+    y = layers.Dropout(0.5)(layers.Subtract()([y, layers.Multiply()([y, y])]))
+    flat = layers.Dense(6, activation="sigmoid")(layers.Flatten()(y))
+    pooled = layers.Dense(6)(layers.GlobalMaxPooling2D()(layers.Reshape((5, 5, 32))(y)))
+    outputs = layers.Softmax()(layers.Average()([flat, pooled]))
+    model = tf.keras.Model(inputs, outputs, name="float_layers")
+    x = np.random.default_rng(4).standard_normal((8, 9, 9, 3)).astype(np.float32)
+    realistic = realistic_weights(model, x)
+    np.testing.assert_allclose(
+        runtime.openvino_predict(to_openvino(realistic), x), realistic.predict(x, verbose=0), rtol=1e-4, atol=1e-5
     )
 
 
