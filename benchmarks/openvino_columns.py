@@ -87,6 +87,7 @@ def measure_net(net, builder, shape, samples, build, args):
               f"(agreement LCE {lce.parity.argmax_agreement:.3f}, OpenVINO {ov.parity.argmax_agreement:.3f})",
               flush=True)
     passes = []
+    args.load = getattr(args, "load", []) + [os.getloadavg()[0]]
     for index in range(args.passes):
         medians = _interleaved(runners, ROUNDS[size], PER_ROUND[size])
         passes.append(medians)
@@ -124,7 +125,9 @@ def markdown(rows, args):
         "Untrained nets with trained-like BatchNorm (as in deploy.md). LCE/TFLite: LCE's interpreter "
         "(BNN and MBN through LCE's portable x86 kernels, float and int8 through TFLite's). OpenVINO: "
         "`tfbin.convert.convert_openvino` (binary convolutions as BinaryConvolution) and, for float and int8, "
-        "the same architecture in float32 and after NNCF post-training quantization.",
+        "the same architecture in float32 and after NNCF post-training quantization. "
+        f"Load average when each net's timing began: {', '.join(f'{load:.1f}' for load in args.load)} "
+        "(other processes share the machine; compare ratios within a pass, not absolute times).",
         "",
         "| net | variant | LCE/TFLite (ms) | OpenVINO (ms) | OpenVINO / LCE | OpenVINO size (MB) "
         "| OpenVINO BinaryConvolution kernels | OpenVINO agreement | OpenVINO p90 rel. error (allowed) |",
