@@ -19,6 +19,15 @@ and int8 use TFLite's optimized x86 kernels. Time the written files on a device
 with `tfbin bench --ssh` or `--adb` for deployment figures.
 
 Prints and saves a Markdown table (benchmarks/results/deploy.md by default).
+
+With `--openvino` it measures the x86 deployment instead: BNN, MBN 2/2, MBN 3/3,
+float and int8 of both nets, each converted for LCE/TFLite and for OpenVINO
+(`tfbin.convert.convert_openvino`, NNCF int8), all timed side by side on one
+thread in interleaved rounds, the whole timing repeated `--passes` times
+(benchmarks/results/deploy_openvino.md; needs `pip install -e ".[openvino]"`):
+
+    python benchmarks/deploy.py --openvino --passes 3
+    python benchmarks/deploy.py --openvino --nets "ResNet-18 @224" --variants BNN int8   # the headline ratio
 """
 import argparse
 import os
@@ -34,6 +43,7 @@ import tensorflow as tf
 from tfbin import zoo
 from common import print_and_save
 from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite
+from openvino_columns import VARIANTS as OPENVINO_VARIANTS, openvino_main
 from tfbin.testing import realistic_weights
 from tfbin.layers import MultiBaseConv2D
 
@@ -155,10 +165,21 @@ def main(argv=None):
     parser.add_argument("--large-runs", type=int, default=5, help="timed runs for ResNet-18 (default 5)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "deploy.md"))
+    parser.add_argument("--out", help="the table to write (default results/deploy.md, deploy_openvino.md with --openvino)")
+    parser.add_argument("--openvino", action="store_true",
+                        help="x86 table: LCE/TFLite and OpenVINO side by side, interleaved, one run")
+    parser.add_argument("--passes", type=int, default=3, help="--openvino: timing passes over all models (default 3)")
+    parser.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS), help="--openvino: the nets")
+    parser.add_argument("--variants", nargs="+", choices=OPENVINO_VARIANTS, default=list(OPENVINO_VARIANTS),
+                        help="--openvino: the variants (BNN and int8 are always measured)")
     args = parser.parse_args(argv)
-    if min(args.runs, args.large_runs, args.threads) < 1:
-        parser.error("--runs, --large-runs and --threads must be >= 1")
+    if min(args.runs, args.large_runs, args.threads, args.passes) < 1:
+        parser.error("--runs, --large-runs, --threads and --passes must be >= 1")
+    results = os.path.join(os.path.dirname(__file__), "results")
+    if args.openvino:
+        args.out = args.out or os.path.join(results, "deploy_openvino.md")
+        return openvino_main(args, NETS, _build)
+    args.out = args.out or os.path.join(results, "deploy.md")
     rows = [measure(net, variant, args) for net in NETS for variant in VARIANTS]
     table = markdown(rows, args)
     print_and_save(table, args.out)

@@ -1,4 +1,4 @@
-"""Deployment: Keras -> LCE TFLite with parity checks, op census, baselines and timing.
+"""Deployment: Keras -> LCE TFLite or OpenVINO with parity checks, op census, baselines and timing.
 
 ```python
 import tfbin
@@ -9,6 +9,10 @@ result = convert.convert(zoo.digits_resnet(width=8), calibration_data=x)  # Conv
 result.census                                   # {"LceBconv2d": 4, "LceQuantize": 4, ...}
 convert.time_tflite(result.tflite).median_ms    # latency on this host
 ```
+
+For x86 CPUs, `convert.convert_openvino` builds an OpenVINO model whose binary
+convolutions run as OpenVINO's BinaryConvolution (`pip install "tfbin[openvino]"`;
+see `tfbin.convert.openvino_converter`), and `convert.time_openvino` times it.
 
 The `tfbin convert` and `tfbin bench` commands do the same from the shell, and
 time files on ARM devices over ssh or adb. The parts load on first use, so
@@ -22,6 +26,7 @@ _EXPORTS = {
     "BenchmarkOutputError": "bench",
     "Latency": "bench",
     "parse_benchmark_output": "bench",
+    "time_openvino": "bench",
     "time_tflite": "bench",
     "Conversion": "converter",
     "ConversionError": "converter",
@@ -29,11 +34,16 @@ _EXPORTS = {
     "ParityError": "converter",
     "check_parity": "converter",
     "convert": "converter",
+    "judge_parity": "converter",
     "lce_predict": "converter",
     "InvalidModelError": "flatbuffer",
     "flatbuffer_cost": "flatbuffer",
     "op_census": "flatbuffer",
     "validate": "flatbuffer",
+    "OpenVinoConversion": "openvino_converter",
+    "convert_openvino": "openvino_converter",
+    "to_openvino": "openvino_converter",
+    "OpenVinoUnavailableError": "openvino_runtime",
     "Parity": "parity",
     "measure_parity": "parity",
 }

@@ -30,6 +30,7 @@ __all__ = [
     "Latency",
     "parse_benchmark_output",
     "time_file",
+    "time_openvino",
     "time_tflite",
 ]
 
@@ -68,9 +69,7 @@ class Latency:
         return {**dataclasses.asdict(self), "latency_ms": self.latency_ms}
 
 
-def time_tflite(tflite, threads=1, warmup=3, runs=20, seed=0):
-    """Times single-sample inference on this host; median, p90, min and mean in milliseconds."""
-    timings = runner.measure(tflite, threads=threads, warmup=warmup, runs=runs, seed=seed)
+def _latency(timings, threads, runs):
     times = np.asarray(timings["inference_us"]) / 1e3
     return Latency(
         median_ms=float(np.median(times)),
@@ -84,15 +83,26 @@ def time_tflite(tflite, threads=1, warmup=3, runs=20, seed=0):
     )
 
 
-def time_file(path, threads=1, warmup=3, runs=20, timeout=600.0):
-    """Times a `.tflite` file in a child process running `tfbin.convert.runner`.
+def time_tflite(tflite, threads=1, warmup=3, runs=20, seed=0):
+    """Times single-sample inference on this host; median, p90, min and mean in milliseconds."""
+    return _latency(runner.measure(tflite, threads=threads, warmup=warmup, runs=runs, seed=seed), threads, runs)
+
+
+def time_openvino(model, threads=1, warmup=3, runs=20, seed=0):
+    """As `time_tflite`, for an OpenVINO model (`openvino.Model` or `.xml` path) on this CPU."""
+    timings = runner.measure_openvino(model, threads=threads, warmup=warmup, runs=runs, seed=seed)
+    return _latency(timings, threads, runs)
+
+
+def time_file(path, threads=1, warmup=3, runs=20, timeout=600.0, engine="lce"):
+    """Times a `.tflite` file (or with `engine="openvino"` an `.xml`) in a child process running `tfbin.convert.runner`.
 
     A file that passes validation can still be corrupt enough to crash the
     TFLite interpreter (TensorFlow's own interpreter too); in a child process
     that is a BenchmarkError naming the file, not the end of the caller.
     """
     argv = [sys.executable, runner.__file__, os.path.abspath(path),
-            "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs)]
+            "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs), "--engine", engine]
     try:
         result = subprocess.run(
             argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
@@ -102,13 +112,14 @@ def time_file(path, threads=1, warmup=3, runs=20, timeout=600.0):
         raise BenchmarkError(f"{path}: no result within {timeout:g} s") from None
     if result.returncode < 0:
         name = signal.Signals(-result.returncode).name
-        raise BenchmarkError(f"{path}: the TFLite interpreter crashed ({name}); the file is corrupt")
+        raise BenchmarkError(f"{path}: the {_RUNTIMES[engine]} crashed ({name}); the file is corrupt")
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-3:])
-        raise BenchmarkError(f"{path}: the TFLite interpreter cannot run it:\n{tail}")
+        raise BenchmarkError(f"{path}: the {_RUNTIMES[engine]} cannot run it:\n{tail}")
     return parse_benchmark_output(result.stdout, threads=threads)
 
 
+_RUNTIMES = {"lce": "TFLite interpreter", "openvino": "OpenVINO runtime"}
 _NUMBER = r"([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
 _TIMINGS = re.compile(
     rf"Inference timings in us: Init: {_NUMBER}, First inference: {_NUMBER}, "

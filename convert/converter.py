@@ -40,6 +40,7 @@ __all__ = [
     "ParityError",
     "check_parity",
     "convert",
+    "judge_parity",
     "lce_predict",
 ]
 
@@ -134,30 +135,38 @@ def _check_runnable(tflite, model):
         )
 
 
-def check_parity(model, tflite, x, min_agreement=MIN_AGREEMENT, max_p90_rel_error=MAX_P90_REL_ERROR):
-    """Measures parity of `tflite` with `model` on `x`; raises ParityError beyond the tolerance.
+def judge_parity(model, x, reference, candidate, min_agreement=MIN_AGREEMENT,
+                 max_p90_rel_error=MAX_P90_REL_ERROR, engine="TFLite"):
+    """Parity of `candidate` (a converted model's outputs on `x`) with `reference` (Keras' outputs).
 
-    When the fixed tolerance fails, the model's own rounding floor
-    (`tfbin.convert.rounding`) is measured and the tolerance widened to it:
-    deep binary nets move that much between two float orders of Keras itself.
+    Raises ParityError beyond the tolerance. When the fixed tolerance fails,
+    the model's own rounding floor (`tfbin.convert.rounding`) is measured and
+    the tolerance widened to it: deep binary nets move that much between two
+    float orders of Keras itself. `engine` names the converted model in the
+    error. Every target's converter judges its parity here.
     """
-    try:
-        candidate = lce_predict(tflite, x)
-    except (RuntimeError, ValueError) as error:
-        raise ConversionError(f"{model.name}: the TFLite interpreter cannot run the flatbuffer: {error}") from error
-    reference = model.predict(x, verbose=0, batch_size=32)
     parity = measure_parity(reference, candidate)
     if not parity.faithful(min_agreement, max_p90_rel_error):
         parity = parity.with_floor(rounding_floor(model, x, reference))
     if not parity.faithful(min_agreement, max_p90_rel_error):
         agreement, rel_error = parity.allowed(min_agreement, max_p90_rel_error)
         raise ParityError(
-            f"{model.name}: the TFLite model disagrees with Keras: argmax agreement "
+            f"{model.name}: the {engine} model disagrees with Keras: argmax agreement "
             f"{parity.argmax_agreement:.4f} (need >= {agreement:.4g}), 90th-percentile relative "
             f"error {parity.p90_rel_error:.3g} (need <= {rel_error:.3g}) over {parity.samples} samples",
             parity,
         )
     return parity
+
+
+def check_parity(model, tflite, x, min_agreement=MIN_AGREEMENT, max_p90_rel_error=MAX_P90_REL_ERROR):
+    """Measures parity of `tflite` with `model` on `x`; raises ParityError beyond the tolerance (see `judge_parity`)."""
+    try:
+        candidate = lce_predict(tflite, x)
+    except (RuntimeError, ValueError) as error:
+        raise ConversionError(f"{model.name}: the TFLite interpreter cannot run the flatbuffer: {error}") from error
+    reference = model.predict(x, verbose=0, batch_size=32)
+    return judge_parity(model, x, reference, candidate, min_agreement, max_p90_rel_error)
 
 
 def convert(

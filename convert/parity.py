@@ -80,7 +80,7 @@ class Parity:
 
     def describe(self):
         text = (
-            f"max |keras - tflite| {self.max_abs_diff:.3g}, argmax agreement {self.argmax_agreement:.4f}, "
+            f"max |keras - converted| {self.max_abs_diff:.3g}, argmax agreement {self.argmax_agreement:.4f}, "
             f"relative error median {self.median_rel_error:.3g} / p90 {self.p90_rel_error:.3g} "
             f"over {self.samples} samples"
         )

@@ -15,7 +15,7 @@ print(report.bench_table(rows))
 report.plot_latency(rows, "latency.png")
 ```
 """
-__all__ = ["OP_NOTES", "bench_table", "census_table", "plot_latency"]
+__all__ = ["BINARY_OPS", "OP_NOTES", "bench_table", "census_table", "plot_latency"]
 
 OP_NOTES = {
     "LceBconv2d": "binary convolution",
@@ -25,17 +25,27 @@ OP_NOTES = {
     "CONV_2D": "float (or int8) convolution",
     "DEPTHWISE_CONV_2D": "float (or int8) depthwise convolution",
     "FULLY_CONNECTED": "float (or int8) dense",
+    # OpenVINO
+    "BinaryConvolution": "binary convolution (XNOR-popcount)",
+    "FakeQuantize": "sign as one bit before a BinaryConvolution; int8 quantization elsewhere",
+    "Convolution": "float (or int8) convolution",
+    "GroupConvolution": "float (or int8) grouped/depthwise convolution",
+    "MatMul": "float (or int8) dense",
 }
+# Operators that carry the binary computation; listed first and counted as binary convolutions.
+BINARY_OPS = ("LceBconv2d", "BinaryConvolution")
+_BINARY_FIRST = {"LceBconv2d", "LceQuantize", "LceDequantize", "LceBMaxPool2d", "BinaryConvolution", "FakeQuantize"}
 
 
 def census_table(census):
     """One row per operator, binary ops first, with what each one is."""
-    order = sorted(census, key=lambda op: (not op.startswith("Lce"), op))
-    lines = [f"{'operator':<20} {'count':>5}", "-" * 26]
+    order = sorted(census, key=lambda op: (op not in _BINARY_FIRST, op))
+    width = max(20, *(len(op) for op in census)) if census else 20
+    lines = [f"{'operator':<{width}} {'count':>5}", "-" * (width + 6)]
     for op in order:
         note = OP_NOTES.get(op, "")
-        lines.append(f"{op:<20} {census[op]:>5}   {note}".rstrip())
-    lines.append(f"{'total':<20} {sum(census.values()):>5}")
+        lines.append(f"{op:<{width}} {census[op]:>5}   {note}".rstrip())
+    lines.append(f"{'total':<{width}} {sum(census.values()):>5}")
     return "\n".join(lines)
 
 
@@ -48,13 +58,13 @@ def bench_table(rows):
     fastest = min(row["latency_ms"] for row in rows)
     width = max(12, *(len(row["name"]) for row in rows))
     head = (
-        f"{'model':<{width}} {'size (B)':>10} {'LceBconv2d':>10} {'bit-OPs':>13} {'FLOPs':>12} "
+        f"{'model':<{width}} {'size (B)':>10} {'bin. convs':>10} {'bit-OPs':>13} {'FLOPs':>12} "
         f"{'median ms':>9} {'p90 ms':>8} {'min ms':>8} {'x fastest':>9}"
     )
     lines = [head, "-" * len(head)]
     for row in rows:
         lines.append(
-            f"{row['name']:<{width}} {row['size_bytes']:>10,} {row['census'].get('LceBconv2d', 0):>10} "
+            f"{row['name']:<{width}} {row['size_bytes']:>10,} {sum(row['census'].get(op, 0) for op in BINARY_OPS):>10} "
             f"{row['bit_ops']:>13,} {row['flops']:>12,} {_ms(row['median_ms']):>9} {_ms(row['p90_ms']):>8} "
             f"{_ms(row['min_ms']):>8} {row['latency_ms'] / fastest:>9.2f}"
         )

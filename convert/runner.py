@@ -1,10 +1,11 @@
-"""Time a `.tflite` file with the LCE interpreter and print what TFLite's benchmark_model prints.
+"""Time a `.tflite` file with the LCE interpreter (or an OpenVINO `.xml`) and print what TFLite's benchmark_model prints.
 
 Run it where the model will run:
 
     python -m tfbin.convert.runner model.tflite --threads 1 --warmup 3 --runs 20
+    python -m tfbin.convert.runner model.xml --engine openvino --threads 1
 
-It needs only numpy and `larq_compute_engine`, never tfbin itself, so
+It needs only numpy and `larq_compute_engine` (or `openvino`), never tfbin itself, so
 `tfbin bench --ssh` copies this one file to a device that has Python with LCE
 (Apple silicon, an x86 board) and runs it there. The output has the lines of
 `lce_benchmark_model`, so one parser (`tfbin.convert.bench.parse_benchmark_output`)
@@ -19,7 +20,10 @@ import time
 
 import numpy as np
 
-__all__ = ["format_report", "main", "measure"]
+__all__ = ["ENGINES", "format_report", "main", "measure", "measure_openvino", "openvino_config"]
+
+# As in tfbin.choices.ENGINES (this file runs without tfbin).
+ENGINES = ("lce", "openvino")
 
 
 def measure(tflite, threads=1, warmup=3, runs=20, seed=0):
@@ -38,10 +42,13 @@ def measure(tflite, threads=1, warmup=3, runs=20, seed=0):
     rng = np.random.default_rng(seed)
     x = [rng.standard_normal((1, *shape[1:])).astype(np.float32) for shape in interpreter.input_shapes]
     x = x[0] if len(x) == 1 else x
+    return _time(lambda: interpreter.predict(x), init_us, warmup, runs)
 
+
+def _time(infer, init_us, warmup, runs):
     def timed():
         start = time.perf_counter()
-        interpreter.predict(x)
+        infer()
         return (time.perf_counter() - start) * 1e6
 
     # benchmark_model's first inference is its first warmup run.
@@ -49,6 +56,35 @@ def measure(tflite, threads=1, warmup=3, runs=20, seed=0):
     warmup_us = [first_us] + [timed() for _ in range(warmup - 1)] if warmup else []
     inference_us = [timed() for _ in range(runs)]
     return {"init_us": init_us, "first_us": first_us, "warmup_us": warmup_us, "inference_us": inference_us}
+
+
+def openvino_config(threads=None):
+    """OpenVINO CPU settings for single-sample latency: float32 (no bf16/fp16 downcast), one stream."""
+    config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
+    if threads is not None:
+        config["INFERENCE_NUM_THREADS"] = str(int(threads))
+    return config
+
+
+def measure_openvino(model, threads=1, warmup=3, runs=20, seed=0):
+    """Times single-sample inference of an OpenVINO model (an `.xml` path or an `openvino.Model`).
+
+    The model must have static shapes (tfbin writes batch 1). Same keys as `measure`.
+    """
+    import openvino as ov
+
+    if runs < 1 or warmup < 0 or threads < 1:
+        raise ValueError("runs and threads must be >= 1 and warmup >= 0")
+    start = time.perf_counter()
+    compiled = ov.Core().compile_model(model, "CPU", openvino_config(threads))
+    request = compiled.create_infer_request()
+    init_us = (time.perf_counter() - start) * 1e6
+    rng = np.random.default_rng(seed)
+    inputs = {
+        i: rng.standard_normal(tuple(port.get_partial_shape().to_shape())).astype(np.float32)
+        for i, port in enumerate(compiled.inputs)
+    }
+    return _time(lambda: request.infer(inputs), init_us, warmup, runs)
 
 
 def _stat_line(times):
@@ -88,15 +124,19 @@ def _count(minimum):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("model", help="a .tflite file")
+    parser.add_argument("model", help="a .tflite file, or an OpenVINO .xml with --engine openvino")
+    parser.add_argument("--engine", choices=ENGINES, default="lce")
     parser.add_argument("--threads", type=_count(1), default=1)
     parser.add_argument("--warmup", type=_count(0), default=3)
     parser.add_argument("--runs", type=_count(1), default=20)
     args = parser.parse_args(argv)
     try:
-        with open(args.model, "rb") as f:
-            tflite = f.read()
-        timings = measure(tflite, args.threads, args.warmup, args.runs)
+        if args.engine == "openvino":
+            timings = measure_openvino(args.model, args.threads, args.warmup, args.runs)
+        else:
+            with open(args.model, "rb") as f:
+                tflite = f.read()
+            timings = measure(tflite, args.threads, args.warmup, args.runs)
     except (OSError, ValueError, RuntimeError) as error:
         print(f"runner: error: {args.model}: {error}", file=sys.stderr)
         return 1

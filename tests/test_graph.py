@@ -59,3 +59,19 @@ def test_subclassed_models_are_refused_with_the_reason():
 
     with pytest.raises(ValueError, match="functional API"):
         graph.rewrite(Net(), lambda layer: None)
+
+
+def test_evaluate_runs_the_layer_calls_in_order_on_any_values():
+    model = residual_model()
+    x = np.random.default_rng(0).standard_normal((2, 6, 6, 3)).astype(np.float32)
+    order = []
+
+    def apply(layer, *args, **kwargs):
+        order.append(layer.name)
+        return layer(*args)
+
+    (outputs,) = graph.evaluate(model, [tf.constant(x)], apply)
+    np.testing.assert_allclose(outputs.numpy(), model(x).numpy(), rtol=1e-6)
+    assert order.index("conv") < order.index("bn") < order.index("add") < order.index("head")
+    # Values need not be tensors: count the layers on the path to each output.
+    assert graph.evaluate(model, [0], lambda layer, *args, **kwargs: max(tf.nest.flatten(args)) + 1) == [5]

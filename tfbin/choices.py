@@ -16,10 +16,12 @@ __all__ = [
     "CONV_KINDS",
     "DATASETS",
     "DEMO_METHODS",
+    "ENGINES",
     "OPTIMIZERS",
     "SCHEDULES",
     "SEGMENTATION_DATASETS",
     "STRATEGIES",
+    "TARGETS",
     "TUNERS",
 ]
 
@@ -34,8 +36,12 @@ SCHEDULES = ("constant", "step", "linear")
 CONV_KINDS = ("bnn", "mbn", "float", "snn", "irnet", "relaxed")
 # tfbin.tuning.make_tuner
 TUNERS = ("grid", "random", "bayesian", "hyperband")
-# tfbin.convert.baselines: reference models of the same architecture
+# tfbin.convert.baselines and tfbin.convert.openvino_baselines: reference models of the same architecture
 BASELINES = ("float", "int8")
+# `tfbin convert --target`: Larq Compute Engine TFLite (ARM devices) or OpenVINO (x86 CPUs); the first is the default
+TARGETS = ("lce", "openvino")
+# `tfbin bench --engine` and tfbin.convert.runner: what runs the files; the first is the default
+ENGINES = ("lce", "openvino")
 # tfbin.demo.run_demo: one end-to-end demo per method; the first is the default
 DEMO_METHODS = ("pabt", "stq", "snn", "bnew")
 # tfbin.distribute.get_strategy: where training runs

@@ -1,4 +1,4 @@
-"""Rebuilding a functional Keras model layer by layer.
+"""Walking and rebuilding a functional Keras model layer by layer.
 
 `strip_pruning`, the converter's baselines and its parity floor all copy a
 model with some layers replaced. tf.keras has no public API for walking a
@@ -25,12 +25,20 @@ copy = graph.rewrite(model, replace)
 """
 import tensorflow as tf
 
-__all__ = ["consumers", "is_graph_network", "rewrite"]
+__all__ = ["consumers", "evaluate", "is_graph_network", "rewrite"]
 
 
 def is_graph_network(model):
     """A functional or Sequential model: one whose layer graph can be walked."""
     return bool(getattr(model, "_is_graph_network", False))
+
+
+def _require_graph_network(model):
+    if not is_graph_network(model):
+        raise ValueError(
+            f"{model.name}: only functional and Sequential models can be rewritten or converted "
+            "(subclassed models have no layer graph); build the model with the functional API"
+        )
 
 
 def consumers(layer):
@@ -49,6 +57,32 @@ def _copy_layer(layer):
     return clone, layer.get_weights()
 
 
+def evaluate(model, inputs, apply):
+    """Runs a functional or Sequential model's layer calls in order on values of the caller's kind.
+
+    `inputs` holds one value per model input; `apply(layer, *args, **kwargs)`
+    gets each layer call's arguments with every Keras tensor replaced by the
+    value computed for it, and returns the call's outputs (the same structure
+    as the layer's). Returns the values of `model.outputs`, in order. This is
+    how a model is rebuilt (`rewrite`) or translated into another framework's
+    graph (`tfbin.convert.openvino_converter`).
+    """
+    _require_graph_network(model)
+    values = {id(t): v for t, v in zip(model.inputs, inputs)}
+
+    def mapped(structure):
+        return tf.nest.map_structure(lambda t: values[id(t)] if id(t) in values else t, structure)
+
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
+            if isinstance(node.layer, tf.keras.layers.InputLayer):
+                continue
+            outputs = apply(node.layer, *mapped(node.call_args), **mapped(node.call_kwargs))
+            for old, new in zip(tf.nest.flatten(node.outputs), tf.nest.flatten(outputs)):
+                values[id(old)] = new
+    return [values[id(t)] for t in model.outputs]
+
+
 def rewrite(model, replace):
     """Rebuilds a functional or Sequential model, layer by layer.
 
@@ -56,34 +90,21 @@ def rewrite(model, replace):
     place, or None to keep (a copy of) the layer. The new model shares no
     layers or weights with `model`.
     """
-    if not is_graph_network(model):
-        raise ValueError(
-            f"{model.name}: only functional and Sequential models can be rewritten "
-            "(subclassed models have no layer graph); build the model with the functional API"
-        )
+    _require_graph_network(model)
     new_inputs = [
         tf.keras.Input(batch_shape=t.shape, dtype=t.dtype, name=layer.name)
         for t, layer in zip(model.inputs, model._input_layers)
     ]
-    tensors = {id(old): new for old, new in zip(model.inputs, new_inputs)}
-
-    def mapped(structure):
-        return tf.nest.map_structure(lambda t: tensors[id(t)] if id(t) in tensors else t, structure)
-
     pending_weights = []
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            layer = node.layer
-            if isinstance(layer, tf.keras.layers.InputLayer):
-                continue
-            replacement = replace(layer)
-            if replacement is None:
-                replacement, weights = _copy_layer(layer)
-                pending_weights.append((replacement, weights))
-            outputs = replacement(*mapped(node.call_args), **mapped(node.call_kwargs))
-            for old, new in zip(tf.nest.flatten(node.outputs), tf.nest.flatten(outputs)):
-                tensors[id(old)] = new
+
+    def apply(layer, *args, **kwargs):
+        replacement = replace(layer)
+        if replacement is None:
+            replacement, weights = _copy_layer(layer)
+            pending_weights.append((replacement, weights))
+        return replacement(*args, **kwargs)
+
+    outputs = evaluate(model, new_inputs, apply)
     for layer, weights in pending_weights:
         layer.set_weights(weights)
-    outputs = [tensors[id(t)] for t in model.outputs]
     return tf.keras.Model(new_inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)

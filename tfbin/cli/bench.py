@@ -1,6 +1,7 @@
-"""`tfbin bench`: time .tflite files on this host, or on a device over ssh or adb.
+"""`tfbin bench`: time .tflite files on this host, or on a device over ssh or adb; OpenVINO .xml files on this host.
 
     tfbin bench model.tflite model.float.tflite model.int8.tflite --threads 1 --plot latency.png
+    tfbin bench model.xml model.float.xml model.int8.xml --engine openvino --threads 1 --json
     tfbin bench model.tflite --ssh pi@raspberrypi.local --lce-benchmark /home/pi/lce_benchmark_model
     tfbin bench model.tflite --ssh me@mac.local --remote-python /opt/venv/bin/python
     tfbin bench model.tflite --adb emulator-5554 --lce-benchmark /data/local/tmp/lce_benchmark_model
@@ -8,6 +9,7 @@
 import json
 import os
 
+from tfbin.choices import ENGINES
 from tfbin.cli.args import checked, fail, non_negative_int, port, positive_float, positive_int, writable_file
 from tfbin.convert.remote import check_destination, check_device_path, check_serial
 
@@ -18,7 +20,10 @@ def add_parser(commands):
         description="Time .tflite files with the LCE interpreter on this host, or copy them to a device and "
         "time them there with lce_benchmark_model or the tfbin runner.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help=".tflite files")
+    parser.add_argument("files", nargs="+", metavar="FILE", help=".tflite files (.xml with --engine openvino)")
+    parser.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                        help="lce: the LCE TFLite interpreter (default); openvino: OpenVINO's CPU runtime, "
+                        "on this host only")
     parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--warmup", type=non_negative_int, default=3, help="warm-up runs (default 3)")
     parser.add_argument("--runs", type=positive_int, default=20, help="timed runs (default 20)")
@@ -43,6 +48,37 @@ def add_parser(commands):
     parser.set_defaults(run=run, parser=parser)
 
 
+def _read_openvino(paths):
+    """(size in bytes, census, cost) of each OpenVINO file, or a clear error."""
+    from tfbin.convert.openvino_runtime import (
+        OpenVinoUnavailableError, ir_census, ir_cost, read_ir, require_openvino, weights_path,
+    )
+
+    try:
+        require_openvino()
+    except OpenVinoUnavailableError as error:
+        fail(str(error), 1)
+    found = []
+    for path in paths:
+        try:
+            ir = read_ir(path)
+            cost = ir_cost(ir)
+        except ValueError as error:
+            fail(str(error))
+        found.append((os.path.getsize(path) + os.path.getsize(weights_path(path)), ir_census(ir), cost))
+    return found
+
+
+def _read_tflite(paths):
+    """(size in bytes, census, cost) of each .tflite file, or a clear error."""
+    from tfbin.convert.flatbuffer import flatbuffer_cost, op_census
+
+    for path in paths:
+        if path.endswith(".xml"):
+            fail(f"{path!r} is an OpenVINO model: time it with --engine openvino")
+    return [(len(data), op_census(data), flatbuffer_cost(data)) for data in _read_models(paths)]
+
+
 def _read_models(paths):
     from tfbin.convert.flatbuffer import InvalidModelError, validate
 
@@ -63,6 +99,9 @@ def _read_models(paths):
 def _device(args):
     from tfbin.convert import remote
 
+    if args.engine == "openvino" and (args.ssh or args.adb):
+        fail("--engine openvino times on this host only; copy the .xml and .bin to the device and run "
+             "tfbin bench there")
     if args.ssh:
         if bool(args.remote_python) == bool(args.lce_benchmark):
             fail("--ssh needs exactly one of --remote-python and --lce-benchmark")
@@ -94,7 +133,9 @@ def _latencies(args, device):
     latencies = []
     for path in args.files:
         try:
-            latencies.append(time_file(path, args.threads, args.warmup, args.runs, timeout=args.timeout))
+            latencies.append(
+                time_file(path, args.threads, args.warmup, args.runs, timeout=args.timeout, engine=args.engine)
+            )
         except BenchmarkError as error:
             fail(str(error), 1)
     return latencies
@@ -102,32 +143,32 @@ def _latencies(args, device):
 
 def run(args):
     from tfbin.convert import report
-    from tfbin.convert.flatbuffer import flatbuffer_cost, op_census
 
-    models = _read_models(args.files)
     device = _device(args)
+    found = _read_openvino(args.files) if args.engine == "openvino" else _read_tflite(args.files)
     latencies = _latencies(args, device)
     rows = [
         {
             "name": os.path.basename(path),
             "file": path,
-            "size_bytes": len(data),
-            "census": op_census(data),
-            **flatbuffer_cost(data),
+            "size_bytes": size,
+            "census": census,
+            **cost,
             **latency.to_dict(),
         }
-        for path, data, latency in zip(args.files, models, latencies)
+        for path, (size, census, cost), latency in zip(args.files, found, latencies)
     ]
     where = str(device) if device else "host"
     if args.plot:
         report.plot_latency(rows, args.plot, title=f"latency on {where}, {args.threads} thread(s)")
     if args.json:
         print(json.dumps(
-            {"device": where, "threads": args.threads, "warmup": args.warmup, "runs": args.runs, "models": rows},
+            {"device": where, "engine": args.engine, "threads": args.threads, "warmup": args.warmup,
+             "runs": args.runs, "models": rows},
             indent=2,
         ))
     else:
-        print(f"{where}: {args.threads} thread(s), {args.warmup} warm-up and {args.runs} timed runs")
+        print(f"{where} ({args.engine}): {args.threads} thread(s), {args.warmup} warm-up and {args.runs} timed runs")
         print(report.bench_table(rows))
         if args.plot:
             print(f"wrote {args.plot}")

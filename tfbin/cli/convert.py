@@ -1,56 +1,77 @@
-"""`tfbin convert`: Keras model -> LCE .tflite, refusing float fallbacks and broken parity.
+"""`tfbin convert`: Keras model -> LCE .tflite or OpenVINO .xml, refusing float fallbacks and broken parity.
 
     tfbin convert model.keras -o model.tflite --calibration digits --baseline float --baseline int8
+    tfbin convert model.keras --target openvino -o model.xml --calibration digits --baseline int8
 
 Nothing is written unless everything succeeded.
 """
 import json
 import sys
 
-from tfbin.choices import BASELINES
+from tfbin.choices import BASELINES, TARGETS
 from tfbin.cli.args import fail, fraction, load_model_or_exit, positive_float, positive_int, writable_file
 from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT
 
 
 def add_parser(commands):
     parser = commands.add_parser(
-        "convert", help="convert a Keras model to an LCE .tflite, checking binary ops and parity",
-        description="Strip training-only structure, convert with Larq Compute Engine, refuse binary layers "
-        "that fall back to float and conversions that break parity, print the op census.",
+        "convert", help="convert a Keras model to an LCE .tflite or an OpenVINO .xml, checking binary ops and parity",
+        description="Strip training-only structure, convert with Larq Compute Engine (ARM devices) or to OpenVINO "
+        "(x86 CPUs, --target openvino), refuse binary layers that would run as float and conversions that break "
+        "parity, print the op census.",
     )
     parser.add_argument("model", help="a .keras, .h5 or SavedModel path")
-    parser.add_argument("-o", "--output", required=True, type=writable_file, help="the .tflite to write")
+    parser.add_argument("-o", "--output", required=True, type=writable_file,
+                        help="the .tflite to write (.xml for --target openvino, with its .bin beside it)")
+    parser.add_argument("--target", choices=TARGETS, default=TARGETS[0],
+                        help="lce: Larq Compute Engine TFLite (default); openvino: OpenVINO IR with BinaryConvolution "
+                        'for x86 CPUs (needs pip install "tfbin[openvino]")')
     parser.add_argument("--calibration", metavar="FILE.npy|digits",
                         help="inputs for the parity check (default: standard-normal; real data judges better)")
     parser.add_argument("--samples", type=positive_int, default=256, help="calibration samples used (default 256)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--allow-float-fallback", action="store_true",
-                        help="accept binary layers that LCE keeps as float convolutions")
+                        help="accept binary layers that LCE keeps as float convolutions (lce target only)")
     parser.add_argument("--min-agreement", type=fraction, default=MIN_AGREEMENT,
                         help=f"least argmax agreement (default {MIN_AGREEMENT})")
     parser.add_argument("--max-rel-error", type=positive_float, default=MAX_P90_REL_ERROR,
                         help=f"largest 90th-percentile relative error (default {MAX_P90_REL_ERROR})")
     parser.add_argument("--baseline", action="append", choices=BASELINES,
-                        help="also write the same architecture as float or int8 TFLite (OUT.float.tflite, OUT.int8.tflite)")
+                        help="also write the same architecture as float or int8 TFLite (OUT.float.tflite, OUT.int8.tflite; "
+                        "with --target openvino: OpenVINO float32 and NNCF int8, OUT.float.xml, OUT.int8.xml)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.set_defaults(run=run, parser=parser)
 
 
-def baseline_path(output, kind):
-    """`model.tflite` -> `model.float.tflite` / `model.int8.tflite`."""
-    stem = output[: -len(".tflite")] if output.endswith(".tflite") else output
-    return f"{stem}.{kind}.tflite"
+_SUFFIXES = {"lce": ".tflite", "openvino": ".xml"}
+
+
+def baseline_path(output, kind, target="lce"):
+    """`model.tflite` -> `model.float.tflite` / `model.int8.tflite` (`.xml` for OpenVINO)."""
+    suffix = _SUFFIXES[target]
+    stem = output[: -len(suffix)] if output.endswith(suffix) else output
+    return f"{stem}.{kind}{suffix}"
 
 
 def _summary(model, output, conversion, baselines, note):
     from tfbin.convert import report
 
+    if hasattr(conversion, "tflite"):
+        binary = (
+            f"binary layers: {conversion.binary_layers} in Keras, {conversion.census.get('LceBconv2d', 0)} LceBconv2d; "
+            f"float fallbacks: {', '.join(name for name, _ in conversion.float_fallbacks) or 'none'}"
+        )
+    else:
+        kernels = ", ".join(f"{count} {name}" for name, count in conversion.kernels.items()) or "none"
+        binary = (
+            f"binary layers: {conversion.binary_layers} BinaryConvolution, none as float; "
+            f"CPU kernels on one thread: {kernels}"
+        )
     lines = [
         f"{model.name} -> {output} ({conversion.size_bytes:,} bytes)",
         report.census_table(conversion.census),
         "",
-        f"binary layers: {conversion.binary_layers} in Keras, {conversion.census.get('LceBconv2d', 0)} LceBconv2d; "
-        f"float fallbacks: {', '.join(name for name, _ in conversion.float_fallbacks) or 'none'}",
+        binary,
         note,
         f"parity: {conversion.parity.describe()}",
     ]
@@ -73,33 +94,69 @@ def _failure_json(model, error):
     return failure
 
 
+def _convert(args, model, x):
+    """(conversion, {kind: (path, baseline)}) for the chosen target; raises ConversionError."""
+    if args.target == "openvino":
+        from tfbin.convert import convert_openvino
+        from tfbin.convert.openvino_baselines import openvino_baseline as make_baseline
+
+        conversion = convert_openvino(
+            model, calibration_data=x, min_agreement=args.min_agreement, max_p90_rel_error=args.max_rel_error
+        )
+    else:
+        from tfbin.convert import convert
+        from tfbin.convert.baselines import baseline as make_baseline
+
+        conversion = convert(
+            model, calibration_data=x, min_agreement=args.min_agreement,
+            max_p90_rel_error=args.max_rel_error, allow_float_fallback=args.allow_float_fallback,
+        )
+    extra = {
+        kind: (baseline_path(args.output, kind, args.target), make_baseline(kind, model, x))
+        for kind in dict.fromkeys(args.baseline or [])
+    }
+    return conversion, extra
+
+
+def _check_target_arguments(args):
+    suffix = _SUFFIXES[args.target]
+    if args.target == "openvino" and args.allow_float_fallback:
+        fail("--allow-float-fallback is for --target lce: the OpenVINO target runs every binary layer as "
+             "BinaryConvolution or refuses the model")
+    if not args.output.endswith(suffix):
+        fail(f"--output {args.output!r}: --target {args.target} writes a {suffix} file")
+
+
+def _save(result, path):
+    if hasattr(result, "tflite"):
+        from tfbin.files import write_atomic
+
+        write_atomic(path, result.tflite)
+    else:
+        result.save(path)
+
+
 def run(args):
-    from tfbin.convert import ConversionError, baselines, convert
+    _check_target_arguments(args)  # before anything loads TensorFlow
+    from tfbin.convert import ConversionError
     from tfbin.convert.calibration import calibration_inputs
-    from tfbin.files import write_atomic
 
     model = load_model_or_exit(args.model)
     x, note = calibration_inputs(args.calibration, model.input_shape, args.samples, args.seed)
     print(note, file=sys.stderr)
     try:
-        conversion = convert(
-            model, calibration_data=x, min_agreement=args.min_agreement,
-            max_p90_rel_error=args.max_rel_error, allow_float_fallback=args.allow_float_fallback,
-        )
-        extra = {
-            kind: (baseline_path(args.output, kind), baselines.baseline(kind, model, x))
-            for kind in dict.fromkeys(args.baseline or [])
-        }
+        conversion, extra = _convert(args, model, x)
     except ConversionError as error:
         if args.json:
             print(json.dumps(_failure_json(model, error), indent=2))
         fail(f"{error}\nnothing was written", 1)
-    conversion.save(args.output)
+    _save(conversion, args.output)
     for path, result in extra.values():
-        write_atomic(path, result.tflite)
+        _save(result, path)
     if args.json:
         summary = {
             "model": model.name,
+            "target": args.target,
             "output": args.output,
             **conversion.to_dict(),
             "calibration": note,

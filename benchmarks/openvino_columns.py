@@ -1,0 +1,170 @@
+"""The OpenVINO columns of benchmarks/deploy.py: x86 latency of LCE/TFLite and OpenVINO side by side.
+
+For each net and each of BNN, MBN 2/2, MBN 3/3, float and int8, the model
+(built exactly as deploy.py's LCE rows build it) is converted twice: with
+LCE (`tfbin.convert.convert`; float and int8 TFLite through
+`tfbin.convert.baselines`) and for OpenVINO (`tfbin.convert.convert_openvino`;
+float32 and NNCF int8 through `tfbin.convert.openvino_baselines`), parity
+checked on the way. All of a net's models are then loaded at once and timed
+on one thread in interleaved rounds (every model runs a few inferences, then
+the next, round after round), so that load from other processes on a shared
+machine hits all of them alike; the whole timing is repeated `--passes` times
+and each pass's medians and ratios are kept, to show the spread.
+
+Run through deploy.py: `python benchmarks/deploy.py --openvino --passes 3`.
+"""
+import platform
+import os
+import time
+
+import numpy as np
+
+from common import print_and_save
+
+VARIANTS = ("BNN", "MBN 2/2", "MBN 3/3", "float", "int8")
+# Inferences per model per round, and rounds per pass; ResNet-18 needs fewer.
+PER_ROUND = {"small": 5, "large": 2}
+ROUNDS = {"small": 8, "large": 5}
+
+
+def _convert_both(model, variant, x):
+    from tfbin.convert import baselines, convert, convert_openvino
+    from tfbin.convert.openvino_baselines import openvino_baseline
+
+    if variant in ("float", "int8"):
+        return baselines.baseline(variant, model, x), openvino_baseline(variant, model, x)
+    return convert(model, calibration_data=x), convert_openvino(model, calibration_data=x)
+
+
+def _lce_runner(tflite, x, threads):
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    interpreter = Interpreter(tflite, num_threads=threads)
+    return lambda: interpreter.predict(x)
+
+
+def _openvino_runner(ir, x, threads):
+    from tfbin.convert.openvino_runtime import compile_openvino
+
+    request = compile_openvino(ir, threads=threads, batch=1).create_infer_request()
+    return lambda: request.infer({0: x})
+
+
+def _interleaved(runners, rounds, per_round):
+    """Median milliseconds of each runner, timed round-robin."""
+    for run in runners.values():  # warm-up
+        run()
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                run()
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def measure_net(net, builder, shape, samples, build, args):
+    x = np.random.default_rng(args.seed).standard_normal((samples, *shape)).astype(np.float32)
+    size = "large" if shape[0] > 64 else "small"
+    rows, runners = {}, {}
+    for variant in [v for v in VARIANTS if v in args.variants or v in ("BNN", "int8")]:
+        model = build(builder, shape, variant, x, args.seed)
+        start = time.perf_counter()
+        lce, ov = _convert_both(model, variant, x)
+        seconds = time.perf_counter() - start
+        rows[variant] = {
+            "net": net, "variant": variant, "convert_s": seconds,
+            "lce_size": lce.size_bytes, "ov_size": ov.size_bytes,
+            "ov_census": ov.census, "ov_kernels": getattr(ov, "kernels", {}),
+            "lce_agreement": lce.parity.argmax_agreement, "ov_agreement": ov.parity.argmax_agreement,
+            "ov_p90": ov.parity.p90_rel_error,
+            "ov_allowed": None if variant == "int8" else ov.parity.allowed()[1],
+        }
+        runners[(variant, "lce")] = _lce_runner(lce.tflite, x[:1], args.threads)
+        runners[(variant, "ov")] = _openvino_runner(ov.model, x[:1], args.threads)
+        print(f"{net:<15} {variant:<8} converted both ways in {seconds:.0f} s "
+              f"(agreement LCE {lce.parity.argmax_agreement:.3f}, OpenVINO {ov.parity.argmax_agreement:.3f})",
+              flush=True)
+    passes = []
+    args.load = getattr(args, "load", []) + [os.getloadavg()[0]]
+    for index in range(args.passes):
+        medians = _interleaved(runners, ROUNDS[size], PER_ROUND[size])
+        passes.append(medians)
+        print(f"{net:<15} pass {index + 1}: " + ", ".join(
+            f"{variant} {engine} {medians[(variant, engine)]:.2f} ms" for variant, engine in runners), flush=True)
+    for variant, row in rows.items():
+        row["lce_ms"] = [p[(variant, "lce")] for p in passes]
+        row["ov_ms"] = [p[(variant, "ov")] for p in passes]
+    return list(rows.values())
+
+
+def _command(args):
+    command = f"python benchmarks/deploy.py --openvino --passes {args.passes}"
+    if args.threads != 1:
+        command += f" --threads {args.threads}"
+    if list(args.nets) != args.all_nets:
+        command += " --nets " + " ".join(f'"{net}"' for net in args.nets)
+    if set(args.variants) != set(VARIANTS):
+        command += " --variants " + " ".join(args.variants)
+    return command
+
+
+def _spread(values):
+    return f"{np.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def markdown(rows, args):
+    lines = [
+        "# x86 deployment: LCE/TFLite and OpenVINO side by side",
+        "",
+        f"`{_command(args)}` on {platform.machine()} "
+        f"({os.cpu_count()} cores, {platform.processor() or 'x86-64'}), {args.threads} thread(s). "
+        "Every model of a net was loaded at once and timed in interleaved rounds; each latency is the median "
+        f"over {args.passes} timing passes of each pass's median, with the range over passes in parentheses. "
+        "Untrained nets with trained-like BatchNorm (as in deploy.md). LCE/TFLite: LCE's interpreter "
+        "(BNN and MBN through LCE's portable x86 kernels, float and int8 through TFLite's). OpenVINO: "
+        "`tfbin.convert.convert_openvino` (binary convolutions as BinaryConvolution) and, for float and int8, "
+        "the same architecture in float32 and after NNCF post-training quantization. "
+        f"Load average when each net's timing began: {', '.join(f'{load:.1f}' for load in args.load)} "
+        "(other processes share the machine; compare ratios within a pass, not absolute times).",
+        "",
+        "| net | variant | LCE/TFLite (ms) | OpenVINO (ms) | OpenVINO / LCE | OpenVINO size (MB) "
+        "| OpenVINO BinaryConvolution kernels | OpenVINO agreement | OpenVINO p90 rel. error (allowed) |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for row in rows:
+        kernels = ", ".join(f"{n} {k}" for k, n in row["ov_kernels"].items()) or "-"
+        allowed = "not held to one" if row["ov_allowed"] is None else f"<= {row['ov_allowed']:.2g}"
+        ratio = np.median(np.divide(row["ov_ms"], row["lce_ms"]))
+        lines.append(
+            f"| {row['net']} | {row['variant']} | {_spread(row['lce_ms'])} | {_spread(row['ov_ms'])} "
+            f"| {ratio:.2f} | {row['ov_size'] / 1e6:.2f} | {kernels} | {row['ov_agreement']:.3f} "
+            f"| {row['ov_p90']:.2g} ({allowed}) |"
+        )
+    lines += ["", "OpenVINO BNN against the fastest int8 model of the same architecture, per timing pass:", ""]
+    for net in dict.fromkeys(row["net"] for row in rows):
+        group = {row["variant"]: row for row in rows if row["net"] == net}
+        bnn, int8 = group["BNN"], group["int8"]
+        ratios, names = [], []
+        for p in range(args.passes):
+            engine, fastest = min((("TFLite", int8["lce_ms"][p]), ("OpenVINO", int8["ov_ms"][p])), key=lambda e: e[1])
+            ratios.append(bnn["ov_ms"][p] / fastest)
+            names.append(f"{bnn['ov_ms'][p]:.2f} vs {fastest:.2f} ms ({engine} int8)")
+        lines.append(
+            f"- {net}: OpenVINO BNN / fastest int8 = {np.median(ratios):.2f} median, {min(ratios):.2f}-"
+            f"{max(ratios):.2f} over passes ({'; '.join(names)})"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def openvino_main(args, nets, build):
+    """deploy.py --openvino: measures `args.nets` of `nets` ({name: (builder, shape, samples)})."""
+    args.all_nets = list(nets)
+    rows = []
+    for net in args.nets:
+        builder, shape, samples = nets[net]
+        rows += measure_net(net, builder, shape, samples, build, args)
+    print_and_save(markdown(rows, args), args.out)
+    return 0
