@@ -132,7 +132,7 @@ def test_fully_binary_reactnet_converts_to_binary_convolutions_only_with_parity(
 
 
 def test_zoo_options_are_checked():
-    with pytest.raises(ValueError, match="block must be one of bireal, basic, reactnet"):
+    with pytest.raises(ValueError, match="block must be one of bireal, basic, reactnet, bottleneck"):
         zoo.digits_resnet(block="dense")
     with pytest.raises(ValueError, match="parts of block='reactnet'"):
         zoo.digits_resnet(block="basic", prelu=False)

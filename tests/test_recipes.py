@@ -1,10 +1,12 @@
 import csv
+import dataclasses
 import json
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 import tfbin
 from tfbin import cli, optimizers, recipes, zoo
@@ -110,3 +112,25 @@ def test_a_crashed_run_resumes_from_its_last_finished_epoch(tmp_path):
     assert all(len(layer.live_pairs()) == 1 for layer in resumed.model.layers
                if isinstance(layer, tfbin.layers.MultiBaseConv2D))
     assert np.isfinite(resumed.history["val_accuracy"][0])
+
+
+def test_pabt_deeplab_recipe_trains_on_mock_cityscapes_and_reports_mean_iou(tmp_path):
+    catalog = recipes.RECIPES["pabt-deeplab-cityscapes"]
+    assert (catalog.model, catalog.dataset, catalog.image_size) == ("deeplab", "cityscapes", (512, 1024))
+    # The same recipe at a size that trains in seconds: 32x64 images, a narrow network.
+    recipe = dataclasses.replace(
+        catalog, image_size=(32, 64), batch_size=2, epochs=2,
+        model_kwargs={**catalog.model_kwargs, "weight_bases": 2, "activation_bases": 2,
+                      **catalog.quick_model_kwargs, "width": 4},
+    )
+    with tfds.testing.mock_data(num_examples=4):
+        run = recipes.train(recipe, tmp_path, verbose=0)
+    assert run.model.output_shape == (None, 32, 64, 19)
+    for key in ("mean_iou", "val_mean_iou"):
+        assert len(run.history[key]) == 2 and all(0.0 <= value <= 1.0 for value in run.history[key])
+    # Pruned to 1/1 by the end, and saved as trained.
+    mbns = [layer for layer in run.model.layers if isinstance(layer, tfbin.layers.MultiBaseConv2D)]
+    assert len(mbns) == 24 and all(len(layer.live_pairs()) == 1 for layer in mbns)
+    saved = tf.keras.models.load_model(run.model_path)
+    np.testing.assert_allclose(saved.predict(run.calibration[:2], verbose=0),
+                               run.model.predict(run.calibration[:2], verbose=0), rtol=1e-5, atol=1e-5)

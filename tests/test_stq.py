@@ -296,5 +296,5 @@ def test_zoo_basic_blocks_have_two_binary_convolutions_per_shortcut():
         model = builder(block="basic")
         binary = [layer.name for layer in model.layers if isinstance(layer, lq.layers.QuantConv2D)]
         assert len(binary) == convs and binary[:2] == ["stage1_block1_conv1", "stage1_block1_conv2"]
-    with pytest.raises(ValueError, match="block must be one of bireal, basic"):
-        zoo.digits_resnet(block="bottleneck")
+    with pytest.raises(ValueError, match="block must be one of bireal, basic, reactnet, bottleneck"):
+        zoo.digits_resnet(block="dense")

@@ -22,6 +22,12 @@ def binary_layers(model):
         # stem, 1x1 downsampling and classifier stay float.
         (zoo.resnet18, 16, 1_676_279_808),
         (zoo.resnet34, 32, 3_525_967_872),
+        # ResNet-50: 16 bottlenecks of three binary convolutions. The standard network's 4.089 G
+        # multiply-adds less the 7x7 stem (118.0 M), the four 1x1 downsampling convolutions (359.7 M)
+        # and the classifier (2.0 M).
+        (zoo.resnet50, 48, 3_609_460_736),
+        # VGG-Small at 32x32: 128->128 @32, 128->256 and 256->256 @16, 256->512 and 512->512 @8.
+        (zoo.vgg_small, 5, (128 * 128 * 32 * 32 + (128 + 256) * 256 * 16 * 16 + (256 + 512) * 512 * 8 * 8) * 9),
     ],
 )
 def test_standard_architectures_have_their_papers_binary_layers(builder, convolutions, bit_ops):
@@ -38,11 +44,45 @@ def test_resnet20_bit_ops_by_hand():
     assert cost.model_cost(zoo.resnet20()).bit_ops == by_hand
 
 
-@pytest.mark.parametrize("builder", [zoo.resnet20, zoo.resnet56, zoo.resnet18, zoo.resnet34])
+@pytest.mark.parametrize("builder", [zoo.resnet20, zoo.resnet56, zoo.resnet18, zoo.resnet34, zoo.resnet50,
+                                     zoo.vgg_small])
 @pytest.mark.parametrize("scheme", [dict(conv="bnn"), dict(conv="mbn", weight_bases=2, activation_bases=2)])
 def test_every_zoo_model_converts_with_parity(builder, scheme):
     x = np.random.default_rng(0).standard_normal((48, 32, 32, 3)).astype(np.float32)
     model = realistic_weights(builder(input_shape=(32, 32, 3), num_classes=10, width=4, **scheme), x[:32])
     result = convert.convert(model, calibration_data=x[32:])
+    assert result.census["LceBconv2d"] == len(binary_layers(tfbin.pruning.strip_pruning(model)))
+    assert not result.float_fallbacks
+
+
+def small_deeplab(**scheme):
+    return zoo.deeplab((64, 64, 3), num_classes=11, width=8, aspp_filters=16, low_level_filters=8,
+                       decoder_filters=16, **scheme)
+
+
+def test_deeplab_is_pabts_segmentation_network():
+    model = zoo.deeplab()  # 512x1024 Cityscapes, 19 classes
+    assert model.output_shape == (None, 512, 1024, 19)
+    layers = {layer.name: layer for layer in model.layers}
+    binary = binary_layers(model)
+    # ResNet-18's 16 binary 3x3 convolutions, four ASPP branches and their projection,
+    # the decoder's 1x1 on the low-level features and its two 3x3 convolutions.
+    assert len(binary) == 16 + 4 + 1 + 1 + 2
+    # The last stage is dilated by 2 instead of strided: features at 1/16 of the input.
+    assert [layers[f"stage4_block{b}_conv"].dilation_rate for b in range(1, 5)] == [(2, 2)] * 4
+    assert layers["stage4_block4_add"].output.shape[1:3] == (32, 64)
+    assert [layers[f"aspp_rate{r}"].dilation_rate for r in (1, 8, 12, 18)] == [(1, 1), (8, 8), (12, 12), (18, 18)]
+    assert layers["aspp_rate1"].kernel_size == (1, 1) and layers["aspp_rate8"].kernel_size == (3, 3)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        zoo.deeplab((100, 100, 3))
+    with pytest.raises(ValueError, match="resnet50 is built of bottleneck blocks"):
+        zoo.resnet50(block="basic")
+
+
+@pytest.mark.parametrize("scheme", [dict(conv="bnn"), dict(conv="mbn", weight_bases=2, activation_bases=2)])
+def test_deeplab_converts_with_every_dilated_convolution_binary(scheme):
+    x = np.random.default_rng(0).standard_normal((24, 64, 64, 3)).astype(np.float32)
+    model = realistic_weights(small_deeplab(**scheme), x[:16])
+    result = convert.convert(model, calibration_data=x[16:])
     assert result.census["LceBconv2d"] == len(binary_layers(tfbin.pruning.strip_pruning(model)))
     assert not result.float_fallbacks

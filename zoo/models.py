@@ -51,22 +51,26 @@ __all__ = [
     "BLOCKS",
     "CONV_KINDS",
     "binary_conv",
+    "deeplab",
     "digits_resnet",
     "resnet18",
     "resnet20",
     "resnet34",
+    "resnet50",
     "resnet56",
     "residual_net",
+    "vgg_small",
 ]
 
 # residual_net's blocks.
-BLOCKS = ("bireal", "basic", "reactnet")
+BLOCKS = ("bireal", "basic", "reactnet", "bottleneck")
 # The kinds whose input quantizer a block may choose (the others quantize their own inputs).
 _SIGN_KINDS = ("bnn", "relaxed")
 
 
-def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, input_quantizer=None, **conv_kwargs):
-    """The 3x3 convolution of a residual block, of the kind `conv` names.
+def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, input_quantizer=None, dilation_rate=1,
+                **conv_kwargs):
+    """A convolution of the kind `conv` names, as the zoo's networks use it.
 
     `same` padding pads with +1 so Larq Compute Engine fuses the padding into
     its binary convolution. `input_quantizer` replaces the "ste_sign" of
@@ -81,11 +85,11 @@ def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, input_qu
             "(multi-base, sub-bit and IR-Net convolutions quantize their own inputs; a float one does not quantize)"
         )
     input_quantizer = input_quantizer or "ste_sign"
-
     common = dict(
         filters=filters,
         kernel_size=kernel_size,
         strides=strides,
+        dilation_rate=dilation_rate,
         padding="same",
         use_bias=False,
         name=name,
@@ -125,12 +129,17 @@ def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, input_qu
     return tf.keras.layers.Conv2D(kernel_initializer="he_normal", **common)
 
 
-
-def _binary(x, filters, kernel_size, strides, spec, name):
+def _binary(x, filters, kernel_size, strides, spec, name, dilation=1):
     """A binary convolution of the model's kind; its input quantizer RSign, a larq sign or its own."""
     sign = RSign(name=f"{name}_rsign") if spec["sign"] == "rsign" else spec["sign"]
     return binary_conv(filters, kernel_size, strides, spec["conv"], name=name, input_quantizer=sign,
-                       **spec["layer"])(x)
+                       dilation_rate=dilation, **spec["layer"])(x)
+
+
+def _binary_bn(x, filters, kernel_size, strides, spec, name, dilation=1, bn_name=None):
+    """A binary convolution followed by its BatchNormalization."""
+    y = _binary(x, filters, kernel_size, strides, spec, name, dilation)
+    return tf.keras.layers.BatchNormalization(momentum=0.9, name=bn_name or f"{name}_bn")(y)
 
 
 def _shortcut(x, filters, strides, spec, name):
@@ -145,26 +154,31 @@ def _shortcut(x, filters, strides, spec, name):
     return tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_down_bn")(x)
 
 
-def _bireal_block(x, filters, strides, spec, name):
-    y = _binary(x, filters, 3, strides, spec, f"{name}_conv")
-    y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(y)
+def _bireal_block(x, filters, strides, spec, name, dilation=1):
+    y = _binary_bn(x, filters, 3, strides, spec, f"{name}_conv", dilation, bn_name=f"{name}_bn")
     return tf.keras.layers.Add(name=f"{name}_add")([y, _shortcut(x, filters, strides, spec, name)])
 
 
-def _basic_block(x, filters, strides, spec, name):
-    y = _binary(x, filters, 3, strides, spec, f"{name}_conv1")
-    y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn1")(y)
-    y = _binary(y, filters, 3, 1, spec, f"{name}_conv2")
-    y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn2")(y)
+def _basic_block(x, filters, strides, spec, name, dilation=1):
+    y = _binary_bn(x, filters, 3, strides, spec, f"{name}_conv1", dilation, bn_name=f"{name}_bn1")
+    y = _binary_bn(y, filters, 3, 1, spec, f"{name}_conv2", dilation, bn_name=f"{name}_bn2")
     return tf.keras.layers.Add(name=f"{name}_add")([y, _shortcut(x, filters, strides, spec, name)])
 
 
-def _reactnet_block(x, filters, strides, spec, name):
+def _bottleneck_block(x, filters, strides, spec, name, dilation=1):
+    """1x1 reduce to `filters`, 3x3 (with the stride), 1x1 expand to 4 x `filters` (ResNet-50's block)."""
+    y = _binary_bn(x, filters, 1, 1, spec, f"{name}_reduce")
+    y = _binary_bn(y, filters, 3, strides, spec, f"{name}_conv", dilation)
+    y = _binary_bn(y, 4 * filters, 1, 1, spec, f"{name}_expand")
+    return tf.keras.layers.Add(name=f"{name}_add")([y, _shortcut(x, 4 * filters, strides, spec, name)])
+
+
+def _reactnet_block(x, filters, strides, spec, name, dilation=1):
     """RSign -> binary 3x3 convolution -> scale -> BatchNorm -> + shortcut -> RPReLU (BNEW's ResNet-20 block)."""
     y = x
     if spec["conv"] == "float" and spec["learnable_bias"]:
         y = LearnableBias(name=f"{name}_shift")(y)
-    y = _binary(y, filters, 3, strides, spec, f"{name}_conv")
+    y = _binary(y, filters, 3, strides, spec, f"{name}_conv", dilation)
     if spec["channel_scale"]:
         y = ChannelScale(name=f"{name}_scale")(y)
     y = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(y)
@@ -197,7 +211,52 @@ def _spec(conv, block, learnable_bias, prelu, channel_scale, binary_stem, binary
     elif block == "reactnet":
         sign = "rsign" if learnable_bias else "approx_sign"
     return dict(conv=conv, layer=layer_kwargs, sign=sign, learnable_bias=learnable_bias, prelu=prelu,
-                channel_scale=channel_scale, binary_downsample=binary_downsample)
+                channel_scale=channel_scale, binary_stem=binary_stem, binary_downsample=binary_downsample,
+                binary_classifier=binary_classifier)
+
+
+def _model_spec(conv, block, weight_bases=1, activation_bases=1, scaling="both", tau=5, learnable_bias=True,
+                prelu=True, channel_scale=True, binary_stem=False, binary_downsample=False, binary_classifier=False,
+                fully_binary=False):
+    """What every binary part of a zoo network is, from the builders' arguments."""
+    check_one_of("conv", conv, CONV_KINDS)
+    if fully_binary:
+        binary_stem = binary_downsample = binary_classifier = True
+    layer_kwargs = {}
+    if conv == "mbn":
+        layer_kwargs = dict(weight_bases=weight_bases, activation_bases=activation_bases, scaling=scaling)
+    elif conv == "snn":
+        layer_kwargs = dict(tau=tau)
+    return _spec(conv, block, learnable_bias, prelu, channel_scale, binary_stem, binary_downsample,
+                 binary_classifier, layer_kwargs)
+
+
+def _backbone(inputs, stages, spec, block, stem_stride, stem_kernel, stem_pool):
+    """The stem and the residual stages; returns the output of every stage.
+
+    A stage is (filters, blocks, first_stride) or (filters, blocks,
+    first_stride, dilation): a dilated stage keeps its resolution and widens
+    the 3x3 convolutions' view instead (DeepLab's atrous backbone).
+    """
+    if spec["binary_stem"]:
+        x = _binary(inputs, stages[0][0], stem_kernel, stem_stride, spec, "stem_conv")
+    else:
+        x = tf.keras.layers.Conv2D(
+            stages[0][0], stem_kernel, strides=stem_stride, padding="same", use_bias=False, name="stem_conv"
+        )(inputs)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    if stem_pool:
+        x = tf.keras.layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
+    make_block = {
+        "bireal": _bireal_block, "basic": _basic_block, "reactnet": _reactnet_block, "bottleneck": _bottleneck_block,
+    }[block]
+    features = []
+    for s, (filters, blocks, first_stride, *dilation) in enumerate(stages):
+        for b in range(blocks):
+            strides = first_stride if b == 0 else 1
+            x = make_block(x, filters, strides, spec, f"stage{s + 1}_block{b + 1}", *dilation)
+        features.append(x)
+    return features
 
 
 def residual_net(
@@ -229,7 +288,7 @@ def residual_net(
         conv, weight_bases, activation_bases, scaling: the binary convolutions.
         tau: bits per 3x3 kernel of conv="snn" (1..9).
         stem_*: the stem (stride, kernel, ImageNet-style max pool).
-        block: "bireal", "basic" or "reactnet" (see the module).
+        block: "bireal", "basic", "reactnet" or "bottleneck" (see the module).
         learnable_bias, prelu, channel_scale: the parts of the "reactnet"
             block (all on by default): RSign and RPReLU shifts (off: sign and
             PReLU), PReLU (off: a ReLU between two learnable shifts), a
@@ -239,32 +298,11 @@ def residual_net(
             convolutions (the classifier a 1x1 one on the pooled features).
         fully_binary: all three.
     """
-    check_one_of("conv", conv, CONV_KINDS)
-    if fully_binary:
-        binary_stem = binary_downsample = binary_classifier = True
-    layer_kwargs = {}
-    if conv == "mbn":
-        layer_kwargs = dict(weight_bases=weight_bases, activation_bases=activation_bases, scaling=scaling)
-    elif conv == "snn":
-        layer_kwargs = dict(tau=tau)
-    spec = _spec(conv, block, learnable_bias, prelu, channel_scale, binary_stem, binary_downsample,
-                 binary_classifier, layer_kwargs)
+    spec = _model_spec(conv, block, weight_bases, activation_bases, scaling, tau, learnable_bias, prelu,
+                       channel_scale, binary_stem, binary_downsample, binary_classifier, fully_binary)
     inputs = tf.keras.Input(input_shape)
-    if binary_stem:
-        x = _binary(inputs, stages[0][0], stem_kernel, stem_stride, spec, "stem_conv")
-    else:
-        x = tf.keras.layers.Conv2D(
-            stages[0][0], stem_kernel, strides=stem_stride, padding="same", use_bias=False, name="stem_conv"
-        )(inputs)
-    x = tf.keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
-    if stem_pool:
-        x = tf.keras.layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
-    make_block = {"bireal": _bireal_block, "basic": _basic_block, "reactnet": _reactnet_block}[block]
-    for s, (filters, blocks, first_stride) in enumerate(stages):
-        for b in range(blocks):
-            strides = first_stride if b == 0 else 1
-            x = make_block(x, filters, strides, spec, f"stage{s + 1}_block{b + 1}")
-    if binary_classifier:
+    x = _backbone(inputs, stages, spec, block, stem_stride, stem_kernel, stem_pool)[-1]
+    if spec["binary_classifier"]:
         # LCE has no binary Dense: a 1x1 binary convolution on the pooled features.
         x = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(x)
         x = _binary(x, num_classes, 1, 1, spec, "logits_conv")
@@ -305,12 +343,16 @@ def resnet56(input_shape=(32, 32, 3), num_classes=10, width=16, block="bireal", 
     return _cifar_resnet(56, input_shape, num_classes, width, block, kwargs)
 
 
+def _blocks_per_basic(block):
+    """How many of `block` make one basic block of two 3x3 convolutions (bottlenecks replace them one for one)."""
+    return 1 if block in ("basic", "bottleneck") else 2
+
+
 def _imagenet_resnet(depth, basic_blocks, input_shape, num_classes, width, block, kwargs):
     # A basic block of two 3x3 convolutions is two binary blocks with their own
-    # shortcuts in "bireal", one block under one shortcut in "basic".
+    # shortcuts in "bireal" and "reactnet", one block under one shortcut in "basic".
     stages = [
-        (width * 2**s, blocks if block == "basic" else 2 * blocks, 1 if s == 0 else 2)
-        for s, blocks in enumerate(basic_blocks)
+        (width * 2**s, _blocks_per_basic(block) * blocks, 1 if s == 0 else 2) for s, blocks in enumerate(basic_blocks)
     ]
     return residual_net(input_shape, num_classes, stages, stem_stride=2, stem_kernel=7, stem_pool=True,
                         block=block, name=f"resnet{depth}", **kwargs)
@@ -328,3 +370,109 @@ def resnet18(input_shape=(224, 224, 3), num_classes=1000, width=64, block="birea
 def resnet34(input_shape=(224, 224, 3), num_classes=1000, width=64, block="bireal", **kwargs):
     """ResNet-34 for ImageNet: stages of 3, 4, 6 and 3 basic blocks: 32 binary 3x3 convolutions."""
     return _imagenet_resnet(34, (3, 4, 6, 3), input_shape, num_classes, width, block, kwargs)
+
+
+def resnet50(input_shape=(224, 224, 3), num_classes=1000, width=64, **kwargs):
+    """ResNet-50 for ImageNet: stages of 3, 4, 6 and 3 bottleneck blocks (1x1, 3x3, 1x1): 48 binary convolutions.
+
+    Every convolution of a bottleneck is binary; the stem, the 1x1
+    downsampling shortcuts and the classifier stay full precision unless
+    asked otherwise (see `residual_net`).
+    """
+    block = kwargs.pop("block", "bottleneck")
+    if block != "bottleneck":
+        raise ValueError(f"resnet50 is built of bottleneck blocks; got block={block!r}")
+    return _imagenet_resnet(50, (3, 4, 6, 3), input_shape, num_classes, width, block, kwargs)
+
+
+def vgg_small(input_shape=(32, 32, 3), num_classes=10, width=128, conv="bnn", name="vgg_small", **options):
+    """VGG-Small for CIFAR (the LQ-Net / IR-Net network): 5 binary 3x3 convolutions.
+
+    Six 3x3 convolutions of w, w, 2w, 2w, 4w and 4w filters, each followed by
+    BatchNorm, with 2x2 max pooling after every second one, then a Dense
+    classifier. The first convolution and the classifier stay full precision.
+    `options` are `residual_net`'s layer options (weight_bases,
+    activation_bases, scaling, tau).
+
+    ```python
+    import tfbin
+    from tfbin import zoo
+
+    model = zoo.vgg_small(conv="mbn", weight_bases=2, activation_bases=2)
+    ```
+    """
+    spec = _model_spec(conv, "bireal", **options)
+    inputs = tf.keras.Input(input_shape)
+    x = tf.keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    for index, filters in enumerate((width, 2 * width, 2 * width, 4 * width, 4 * width)):
+        conv_name = f"conv{index + 1}"
+        x = _binary(x, filters, 3, 1, spec, conv_name)
+        if index % 2 == 0:  # after the 2nd, 4th and 6th convolution of the network
+            x = tf.keras.layers.MaxPool2D(2, name=f"{conv_name}_pool")(x)
+        x = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{conv_name}_bn")(x)
+    x = tf.keras.layers.Flatten(name="flatten")(x)
+    outputs = tf.keras.layers.Dense(num_classes, name="logits")(x)
+    return tf.keras.Model(inputs, outputs, name=name)
+
+
+def deeplab(input_shape=(512, 1024, 3), num_classes=19, width=64, conv="bnn", block="bireal",
+            aspp_rates=(1, 8, 12, 18), aspp_filters=256, low_level_filters=48, decoder_filters=256,
+            name="deeplab", **options):
+    """DeepLab (v3+) for semantic segmentation on a ResNet-18 backbone, as in PaBT's Cityscapes setup.
+
+    The backbone is `resnet18`'s with its last stage (two basic blocks)
+    dilated by 2 instead of strided, so features come out at 1/16 of the
+    input. The ASPP module has one branch per rate in `aspp_rates` (a 1x1
+    convolution for rate 1, 3x3 convolutions dilated by the others) and an
+    image-pooling branch; the decoder upsamples by 4, joins the 1/4-resolution
+    features of the first stage, refines with two 3x3 convolutions and
+    upsamples the per-class logits to the input size. The backbone, ASPP and
+    decoder convolutions are of kind `conv` (PaBT quantizes the backbone and
+    the decoder); the stem, the image-pooling branch and the 1x1 classifier
+    stay full precision. `options` are `residual_net`'s layer and block
+    options (weight_bases, activation_bases, scaling, tau, binary_stem,
+    binary_downsample, ...). Outputs (height, width, num_classes) logits;
+    train with `tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+    ignore_class=255)` and score with `tfbin.metrics.MeanIoU`.
+
+    ```python
+    import tfbin
+    from tfbin import zoo
+
+    model = zoo.deeplab((64, 64, 3), num_classes=19, width=8, aspp_filters=32, decoder_filters=32,
+                        conv="mbn", weight_bases=3, activation_bases=3)
+    model.output_shape        # (None, 64, 64, 19)
+    ```
+    """
+    height, width_px = input_shape[0], input_shape[1]
+    if height is None or width_px is None or height % 16 or width_px % 16:
+        raise ValueError(f"deeplab needs an input_shape whose height and width are multiples of 16, got {input_shape}")
+    if not aspp_rates or any(not isinstance(rate, int) or rate < 1 for rate in aspp_rates):
+        raise ValueError(f"aspp_rates must be positive integers, got {aspp_rates!r}")
+    spec = _model_spec(conv, block, **options)
+    blocks = 2 * _blocks_per_basic(block)
+    stages = [(width, blocks, 1), (2 * width, blocks, 2), (4 * width, blocks, 2), (8 * width, blocks, 1, 2)]
+    inputs = tf.keras.Input(input_shape)
+    features = _backbone(inputs, stages, spec, block, stem_stride=2, stem_kernel=7, stem_pool=True)
+    low_level, x = features[0], features[-1]
+
+    branches = [
+        _binary_bn(x, aspp_filters, 1 if rate == 1 else 3, 1, spec, f"aspp_rate{rate}", dilation=rate)
+        for rate in aspp_rates
+    ]
+    pooled = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name="aspp_pool")(x)
+    pooled = tf.keras.layers.Conv2D(aspp_filters, 1, use_bias=False, name="aspp_pool_conv")(pooled)
+    pooled = tf.keras.layers.BatchNormalization(momentum=0.9, name="aspp_pool_bn")(pooled)
+    branches.append(tf.keras.layers.UpSampling2D((height // 16, width_px // 16), name="aspp_pool_up")(pooled))
+    x = tf.keras.layers.Concatenate(name="aspp_concat")(branches)
+    x = _binary_bn(x, aspp_filters, 1, 1, spec, "aspp_project")
+
+    x = tf.keras.layers.UpSampling2D(4, interpolation="bilinear", name="decoder_up")(x)
+    low_level = _binary_bn(low_level, low_level_filters, 1, 1, spec, "decoder_low")
+    x = tf.keras.layers.Concatenate(name="decoder_concat")([x, low_level])
+    x = _binary_bn(x, decoder_filters, 3, 1, spec, "decoder_conv1")
+    x = _binary_bn(x, decoder_filters, 3, 1, spec, "decoder_conv2")
+    x = tf.keras.layers.Conv2D(num_classes, 1, name="classifier")(x)
+    outputs = tf.keras.layers.UpSampling2D(4, interpolation="bilinear", name="logits")(x)
+    return tf.keras.Model(inputs, outputs, name=name)

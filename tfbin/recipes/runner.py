@@ -117,7 +117,10 @@ def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size
     os.makedirs(out, exist_ok=True)
     tf.keras.utils.set_random_seed(seed)
     with strategy.scope():
-        model = getattr(zoo, recipe.model)(loaded.input_shape, loaded.num_classes, **recipe.model_kwargs)
+        model_kwargs = dict(recipe.model_kwargs)
+        if dataset not in (None, recipe.dataset):
+            model_kwargs.update(recipe.quick_model_kwargs)
+        model = getattr(zoo, recipe.model)(loaded.input_shape, loaded.num_classes, **model_kwargs)
         loss, metric_list = _loss_and_metrics(recipe, loaded.num_classes)
         model.compile(_optimizer(recipe, epochs, steps, learning_rate), loss, metrics=metric_list)
     fit_callbacks = [
