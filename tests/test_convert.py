@@ -30,11 +30,14 @@ def bnn():
 def test_parity_holds_for_every_multi_base_shape(weight_bases, activation_bases):
     model = tiny_net("mbn", weight_bases, activation_bases, seed=weight_bases * 3 + activation_bases)
     result = convert(model, calibration_data=digits().x_test)
-    live = weight_bases * activation_bases
-    assert result.census["LceBconv2d"] == 2 * live  # two binary layers, every (m, n) one LceBconv2d
-    assert result.census["LceQuantize"] == 2 * activation_bases  # shared by the weight bases
+    # Two binary layers, each one LceBconv2d per activation base with the weight bases stacked in it,
+    # their slices summed once per layer.
+    assert result.census["LceBconv2d"] == result.census["LceQuantize"] == 2 * activation_bases
+    assert result.census.get("SUM", 0) == (2 if weight_bases > 1 else 0)
     assert result.census.get("CONV_2D") == 2  # the stem and the downsampling shortcut only
-    assert result.binary_layers == 2 * live and result.float_fallbacks == []
+    assert result.binary_layers == 2 * activation_bases and result.float_fallbacks == []
+    assert set(result.timings) == {"strip_s", "lce_s", "checks_s", "parity_s", "total_s"}
+    assert sum(result.timings.values()) == pytest.approx(2 * result.timings["total_s"])
     parity = result.parity
     assert parity.samples == len(digits().x_test)
     assert parity.argmax_agreement == 1.0
@@ -115,7 +118,7 @@ def test_tampered_filter_bits_are_refused(bnn, monkeypatch):
 
     model, result = bnn
     broken = tamper(result.tflite, "LceBconv2d", 1, lambda words: words ^ 0x5)
-    monkeypatch.setattr(converter.lce, "convert_keras_model", lambda _: broken)
+    monkeypatch.setattr(converter, "lce_flatbuffer", lambda _: broken)
     with pytest.raises(ConversionError, match="filters in the flatbuffer differ"):
         convert(model, calibration_data=digits().x_test)
 
