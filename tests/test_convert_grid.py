@@ -10,6 +10,7 @@ kernel is then wider than its 4x4 input in the last block, the case where LCE
 needs zero padding emulated; the order of the pad values alternates with the
 spread so that both dilated sizes meet both pad values.
 """
+import larq as lq
 import numpy as np
 import tensorflow as tf
 from _convert_helpers import digits
@@ -18,6 +19,7 @@ from tfbin.convert import convert
 from tfbin.convert.converter import keras_predict, lce_predict
 from tfbin.convert.parity import MIN_AGREEMENT, measure_parity
 from tfbin.layers import MultiBaseConv2D
+from tfbin.pruning import strip_pruning
 from tfbin.testing import realistic_weights
 
 BASES = [(m, n) for m in range(1, 5) for n in range(1, 5)]
@@ -80,3 +82,45 @@ def test_every_multi_base_shape_converts_to_binary_convolutions():
     for i, cell in enumerate(cells):
         parity = measure_parity(keras[:, i], lce[:, i])
         assert parity.argmax_agreement >= MIN_AGREEMENT and parity.p90_rel_error < 1e-3, (cell, parity.describe())
+
+
+def deeplab_head_model():
+    """A dilated residual block and an ASPP head whose binary branches read one tensor.
+
+    Dilation rates 1, 2 and 4 on an 8x8 map (DeepLab's {1, 8, 12, 18} scaled
+    down with the map: at rate 4 with zero padding the 3x3 kernel is wider
+    than its input), plus two 1-bit branches with the same rate and settings,
+    which LCE binarizes only once they are merged into one convolution.
+    """
+    inputs = tf.keras.Input((8, 8, 1))
+    x = tf.keras.layers.BatchNormalization()(tf.keras.layers.Conv2D(32, 3, padding="same", name="stem")(inputs))
+    y = MultiBaseConv2D(32, 3, weight_bases=3, activation_bases=3, dilation_rate=2, padding="same",
+                        pad_values=1.0, use_bias=False, name="dilated_block")(x)
+    x = tf.keras.layers.Add()([tf.keras.layers.BatchNormalization()(y), x])
+    branches = [
+        MultiBaseConv2D(16, 1, weight_bases=2, activation_bases=2, use_bias=False, name="aspp_rate1")(x),
+        MultiBaseConv2D(16, 3, weight_bases=2, activation_bases=2, dilation_rate=2, padding="same",
+                        pad_values=1.0, use_bias=False, name="aspp_rate2")(x),
+        MultiBaseConv2D(16, 3, weight_bases=2, activation_bases=2, dilation_rate=4, padding="same",
+                        pad_values=0.0, use_bias=False, name="aspp_rate4")(x),
+    ]
+    branches += [
+        lq.layers.QuantConv2D(16, 3, dilation_rate=2, padding="same", pad_values=1.0, use_bias=False, name=name,
+                              input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip")(x)
+        for name in ("twin_a", "twin_b")
+    ]
+    y = tf.keras.layers.Concatenate()([tf.keras.layers.BatchNormalization()(b) for b in branches])
+    y = tf.keras.layers.Conv2D(10, 1, name="classifier")(y)
+    return tf.keras.Model(inputs, tf.keras.layers.GlobalAveragePooling2D()(y), name="deeplab_head")
+
+
+def test_dilated_block_and_aspp_head_convert_to_binary_convolutions():
+    model = realistic_weights(deeplab_head_model(), digits().x_train[:256], seed=5)
+    plain = strip_pruning(model)
+    merged = [layer for layer in plain.layers if layer.name.endswith("_shared_input")]
+    assert [layer.filters for layer in merged] == [32]  # the twins, one convolution
+    result = convert(model, calibration_data=digits().x_test)
+    assert result.float_fallbacks == [] and result.census["CONV_2D"] == 2  # stem and classifier
+    # 3 + 2 + 2 + 2 x 2 (rate 4, zero padding emulated) + 1 (the twins)
+    assert result.census["LceBconv2d"] == 12
+    assert result.parity.argmax_agreement >= MIN_AGREEMENT and result.parity.p90_rel_error < 1e-3
