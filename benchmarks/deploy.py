@@ -10,8 +10,15 @@ latency and size do not depend on the weights. The PaBT row is the MBN 3/3 net
 with one live (m, n) binary convolution per layer, chosen at random per layer,
 as PaBT's pruning leaves it.
 
+"per-pair export" rows convert the same MBN nets the way tfbin exported them
+before `tfbin.export`'s stacked export: one binary convolution per live (m, n)
+pair, summed by ADDs. "binary classifier" is the BNN with its Dense logits
+replaced by a binary `QuantDense` (exported as a 1x1 LceBconv2d). Each LCE row
+gives the conversion's phase times (strip, LCE, checks, parity).
+
     python benchmarks/deploy.py                    # a few minutes on 2 x86 cores
     python benchmarks/deploy.py --runs 50 --large-runs 10 --threads 4
+    python benchmarks/deploy.py --nets "ResNet-20 @32"   # one net only
 
 LCE's optimized binary kernels are for ARMv8; on x86 it runs portable kernels,
 so binary rows are slower here than on a phone or a Raspberry Pi, while float
@@ -29,20 +36,77 @@ import time
 import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
+import larq as lq
 import tensorflow as tf
 
-from tfbin import zoo
+from tfbin import export, graph, zoo
 from common import print_and_save
 from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite
 from tfbin.testing import realistic_weights
 from tfbin.layers import MultiBaseConv2D
+from tfbin.quantizers import ShiftedSign
 
 NETS = {
     # name: (builder, input shape, calibration samples)
     "ResNet-18 @224": (zoo.resnet18, (224, 224, 3), 8),
     "ResNet-20 @32": (zoo.resnet20, (32, 32, 3), 64),
 }
-VARIANTS = ("BNN", "MBN 2/2", "MBN 3/3", "PaBT 3/3 -> 1/1", "float", "int8")
+VARIANTS = (
+    "BNN", "BNN, binary classifier", "MBN 2/2", "MBN 2/2, per-pair export", "MBN 3/3", "MBN 3/3, per-pair export",
+    "PaBT 3/3 -> 1/1", "float", "int8",
+)
+
+
+def _per_pair_rule(stacked_rule):
+    """The export before stacking: one QuantConv2D per live (m, n) pair, summed by an Add.
+
+    As then, a BatchNormalization after several pairs folds into their kernels
+    and bias, and a layer with one live pair is a plain binary convolution.
+    """
+
+    def rule(layer, context):
+        if len(layer.live_pairs()) == 1:
+            return stacked_rule(layer, context)
+        batch_norm = context.foldable_batch_norm(layer)
+        scale, bias = 1.0, None
+        if batch_norm is not None:
+            context.absorb(batch_norm)
+            scale, bias = export.batch_norm_affine(batch_norm)
+        # One weight base per slice of each activation base's stacked kernel: the per-pair kernels.
+        # (With equal thresholds the pairs of one weight base are already added, as before they were not.)
+        pairs = [
+            (threshold, kernel[..., i * layer.filters : (i + 1) * layer.filters])
+            for threshold, kernel, parts in export.stacked_kernels(layer, scale)
+            for i in range(parts)
+        ]
+        convs = []
+        for i, (threshold, kernel) in enumerate(pairs):
+            conv = lq.layers.QuantConv2D(
+                layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+                pad_values=layer.pad_values, dilation_rate=layer.dilation_rate, use_bias=bias is not None and i == 0,
+                input_quantizer=ShiftedSign(threshold, clip_value=layer.input_quantizer.clip_value),
+                name=f"{layer.name}_pair{i}",
+            )
+            conv.build((None, None, None, kernel.shape[2]))
+            conv.set_weights([kernel, np.asarray(bias, np.float32)] if conv.use_bias else [kernel])
+            convs.append(conv)
+        add = tf.keras.layers.Add(name=f"{layer.name}_sum")
+        return lambda inputs: add([conv(inputs) for conv in convs])
+
+    return rule
+
+
+def _binary_classifier(model):
+    def replace(layer):
+        if layer.name != "logits":
+            return None
+        dense = lq.layers.QuantDense(
+            layer.units, input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
+            name="binary_logits",
+        )
+        return dense
+
+    return graph.rewrite(model, replace)
 
 
 def _pabt_masks(model, seed):
@@ -60,8 +124,10 @@ def _build(builder, shape, variant, x, seed):
     tf.keras.utils.set_random_seed(seed)
     if variant in ("BNN", "float", "int8"):
         model = builder(input_shape=shape, conv="bnn")
+    elif variant == "BNN, binary classifier":
+        model = _binary_classifier(builder(input_shape=shape, conv="bnn"))
     else:
-        bases = 2 if variant == "MBN 2/2" else 3
+        bases = 2 if variant.startswith("MBN 2/2") else 3
         model = builder(input_shape=shape, conv="mbn", weight_bases=bases, activation_bases=bases)
         if variant.startswith("PaBT"):
             _pabt_masks(model, seed)
@@ -76,6 +142,13 @@ def measure(net, variant, args):
     start = time.perf_counter()
     if variant in ("float", "int8"):
         result = baselines.baseline(variant, model, x)
+    elif variant.endswith("per-pair export"):
+        stacked = export.EXPORT_RULES[MultiBaseConv2D]
+        export.EXPORT_RULES[MultiBaseConv2D] = _per_pair_rule(stacked)
+        try:
+            result = convert(model, calibration_data=x)
+        finally:
+            export.EXPORT_RULES[MultiBaseConv2D] = stacked
     else:
         result = convert(model, calibration_data=x)
     parity = result.parity
@@ -96,6 +169,7 @@ def measure(net, variant, args):
         # int8 is compared with the float model but not held to a tolerance.
         "allowed_p90": None if variant == "int8" else parity.allowed()[1],
         "convert_s": seconds,
+        "timings": getattr(result, "timings", {}),
     }
     print(
         f"{net:<15} {variant:<16} {row['size_bytes'] / 1e6:7.2f} MB {row['median_ms']:9.2f} ms "
@@ -119,10 +193,11 @@ def markdown(rows, args):
         "| median (ms) | latency / float | latency / BNN | argmax agreement | p90 rel. error (allowed) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for net in NETS:
+    nets = [net for net in NETS if any(row["net"] == net for row in rows)]
+    for net in nets:
         group = {row["variant"]: row for row in rows if row["net"] == net}
         fp32, bnn = group["float"], group["BNN"]
-        for variant in VARIANTS:
+        for variant in (v for v in VARIANTS if v in group):
             row = group[variant]
             bconv = row["census"].get("LceBconv2d", 0)
             other = sum(row["census"].values()) - bconv
@@ -135,6 +210,20 @@ def markdown(rows, args):
                 f"| {row['p90_rel_error']:.2g} ({allowed}) |"
             )
     pabt = [row for row in rows if row["variant"].startswith("PaBT")]
+    lines += [
+        "",
+        "LCE conversion time per phase (`tfbin.convert.Conversion.timings`, seconds):",
+        "",
+        "| net | variant | strip | LCE conversion | checks | parity | total |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        t = row["timings"]
+        if t:
+            lines.append(
+                f"| {row['net']} | {row['variant']} | {t['strip_s']:.1f} | {t['lce_s']:.1f} | {t['checks_s']:.1f} "
+                f"| {t['parity_s']:.1f} | {t['total_s']:.1f} |"
+            )
     lines += [
         "",
         "Parity is LCE (or TFLite) against Keras on the calibration inputs. Where a row's agreement is "
@@ -155,11 +244,12 @@ def main(argv=None):
     parser.add_argument("--large-runs", type=int, default=5, help="timed runs for ResNet-18 (default 5)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS))
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "deploy.md"))
     args = parser.parse_args(argv)
     if min(args.runs, args.large_runs, args.threads) < 1:
         parser.error("--runs, --large-runs and --threads must be >= 1")
-    rows = [measure(net, variant, args) for net in NETS for variant in VARIANTS]
+    rows = [measure(net, variant, args) for net in args.nets for variant in VARIANTS]
     table = markdown(rows, args)
     print_and_save(table, args.out)
     return 0

@@ -98,7 +98,8 @@ _NO_BINARY_OP = {
     ),
     lq.layers.QuantDense: (
         "LCE has no binary dense layer (tfbin exports a QuantDense as a 1x1 binary convolution only when both "
-        "its input and its kernel are binary), so it runs as a float FULLY_CONNECTED",
+        "its input and its kernel are binary and at most one inner dimension of its input is unknown), so it "
+        "runs as a float FULLY_CONNECTED",
         f"binarize both its input and its kernel (input_quantizer and kernel_quantizer 'ste_sign'), or {_FLOAT_ADVICE}",
     ),
     lq.layers.QuantConv1D: (
