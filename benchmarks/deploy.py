@@ -109,6 +109,87 @@ def _binary_classifier(model):
     return graph.rewrite(model, replace)
 
 
+def deeplab_resnet18(input_shape, conv="bnn", bases=1, classes=19):
+    """A DeepLab-style ResNet-18: the last stage dilated by 2 instead of strided (output stride 16),
+    an ASPP head (a 1x1 branch and 3x3 branches at rates 8, 12 and 18, binary, plus a float image
+    pooling branch) and per-pixel logits upsampled to the input size.
+    """
+    mbn = dict(weight_bases=bases, activation_bases=bases) if conv == "mbn" else {}
+
+    def binary(filters, kernel, strides=1, dilation=1, name=None):
+        if conv == "mbn":
+            return MultiBaseConv2D(filters, kernel, strides=strides, dilation_rate=dilation, padding="same",
+                                   pad_values=1.0, use_bias=False, name=name, **mbn)
+        return lq.layers.QuantConv2D(filters, kernel, strides=strides, dilation_rate=dilation, padding="same",
+                                     pad_values=1.0, use_bias=False, input_quantizer="ste_sign",
+                                     kernel_quantizer="ste_sign", kernel_constraint="weight_clip", name=name)
+
+    bn = tf.keras.layers.BatchNormalization
+    inputs = tf.keras.Input(input_shape)
+    x = bn()(tf.keras.layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False)(inputs))
+    x = tf.keras.layers.MaxPool2D(3, 2, padding="same")(x)
+    for s, (filters, strides, dilation) in enumerate([(64, 1, 1), (128, 2, 1), (256, 2, 1), (512, 1, 2)]):
+        for b in range(4):  # two basic blocks of two binary blocks, each with its own shortcut
+            first = b == 0
+            y = bn()(binary(filters, 3, strides if first else 1, dilation, name=f"stage{s + 1}_block{b + 1}")(x))
+            shortcut = x
+            if first and (strides != 1 or x.shape[-1] != filters):
+                if strides != 1:
+                    shortcut = tf.keras.layers.AveragePooling2D(strides)(shortcut)
+                shortcut = bn()(tf.keras.layers.Conv2D(filters, 1, use_bias=False)(shortcut))
+            x = tf.keras.layers.Add()([y, shortcut])
+    branches = [bn()(binary(256, 1, name="aspp_1x1")(x))]
+    branches += [bn()(binary(256, 3, dilation=rate, name=f"aspp_rate{rate}")(x)) for rate in (8, 12, 18)]
+    pooled = tf.keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    pooled = bn()(tf.keras.layers.Conv2D(256, 1, use_bias=False)(pooled))
+    branches.append(tf.keras.layers.UpSampling2D(tuple(x.shape[1:3]))(pooled))
+    y = bn()(tf.keras.layers.Conv2D(256, 1, use_bias=False)(tf.keras.layers.Concatenate()(branches)))
+    y = tf.keras.layers.Conv2D(classes, 1)(tf.keras.layers.ReLU()(y))
+    y = tf.keras.layers.Resizing(*input_shape[:2], interpolation="bilinear")(y)
+    return tf.keras.Model(inputs, y, name=f"deeplab_resnet18_{conv}{bases}")
+
+
+def measure_deeplab(size, variant, args):
+    """Converts and times the DeepLab-style net at `size` (height, width); one row."""
+    shape = (*size, 3)
+    x = np.random.default_rng(args.seed).standard_normal((4, *shape)).astype(np.float32)
+    tf.keras.utils.set_random_seed(args.seed)
+    bases = 1 if variant == "BNN" else int(variant[4])
+    model = deeplab_resnet18(shape, "bnn" if variant == "BNN" else "mbn", bases)
+    model = realistic_weights(model, x[:2], seed=args.seed)
+    result = convert(model, calibration_data=x)
+    latency = time_tflite(result.tflite, threads=args.threads, warmup=1, runs=args.large_runs)
+    row = {
+        "net": f"DeepLab-style ResNet-18 + ASPP @{size[0]}x{size[1]}", "variant": variant,
+        "size_bytes": result.size_bytes, "census": result.census, "median_ms": latency.median_ms,
+        "argmax_agreement": result.parity.argmax_agreement, "p90_rel_error": result.parity.p90_rel_error,
+        "timings": result.timings,
+    }
+    print(f"{row['net']} {variant}: {row['size_bytes'] / 1e6:.2f} MB {row['median_ms']:.1f} ms", flush=True)
+    return row
+
+
+def deeplab_markdown(rows):
+    lines = [
+        "",
+        "DeepLab-style segmentation (ResNet-18 backbone, last stage dilated by 2, ASPP rates 1, 8, 12, 18; "
+        "per-pixel logits for 19 classes):",
+        "",
+        "| net | variant | LceBconv2d | float CONV_2D | size (MB) | median (ms) | latency / BNN | argmax agreement "
+        "| p90 rel. error | conversion (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    bnn = next(row for row in rows if row["variant"] == "BNN")
+    for row in rows:
+        lines.append(
+            f"| {row['net']} | {row['variant']} | {row['census'].get('LceBconv2d', 0)} "
+            f"| {row['census'].get('CONV_2D', 0)} | {row['size_bytes'] / 1e6:.2f} | {row['median_ms']:.1f} "
+            f"| {row['median_ms'] / bnn['median_ms']:.2f} | {row['argmax_agreement']:.3f} "
+            f"| {row['p90_rel_error']:.2g} | {row['timings']['total_s']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def _pabt_masks(model, seed):
     """One live binary convolution per layer, (m, n) drawn at random: PaBT's end state."""
     rng = np.random.default_rng(seed)
@@ -245,12 +326,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS))
+    parser.add_argument("--deeplab", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=(128, 256),
+                        help="input size of the DeepLab-style rows (default 128 256; the paper uses 512 1024)")
+    parser.add_argument("--deeplab-only", action="store_true", help="only the DeepLab-style rows")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "deploy.md"))
     args = parser.parse_args(argv)
     if min(args.runs, args.large_runs, args.threads) < 1:
         parser.error("--runs, --large-runs and --threads must be >= 1")
-    rows = [measure(net, variant, args) for net in args.nets for variant in VARIANTS]
-    table = markdown(rows, args)
+    rows = [] if args.deeplab_only else [measure(net, variant, args) for net in args.nets for variant in VARIANTS]
+    deeplab = [measure_deeplab(tuple(args.deeplab), variant, args) for variant in ("BNN", "MBN 2/2")]
+    table = (markdown(rows, args) if rows else "") + deeplab_markdown(deeplab)
     print_and_save(table, args.out)
     return 0
 
