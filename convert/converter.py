@@ -31,7 +31,7 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 from tfbin.convert.fallback import binary_layers, unmatched
 from tfbin.convert.flatbuffer import binary_filters, custom_operators, op_census, validate
-from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT, measure_parity
+from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT, keras_predict, measure_parity
 from tfbin.convert.rounding import rounding_floor
 from tfbin.convert.tracing import lce_flatbuffer
 from tfbin.files import write_atomic
@@ -107,17 +107,6 @@ class Conversion:
 def lce_predict(tflite, x, num_threads=1):
     """Runs the LCE interpreter over `x` (batched one sample at a time by LCE)."""
     return Interpreter(tflite, num_threads=num_threads).predict(np.asarray(x, np.float32))
-
-
-def keras_predict(model, x, batch_size=64):
-    """`model`'s inference outputs on `x`, computed eagerly batch by batch.
-
-    Same numbers as `model.predict`, without tracing a predict function
-    first: on a model with hundreds of multi-base layers that tracing takes
-    longer than the calibration batches themselves.
-    """
-    x = np.asarray(x, np.float32)
-    return np.concatenate([np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)])
 
 
 def _calibration_inputs(model, calibration_data, samples, seed):

@@ -16,8 +16,8 @@ import tensorflow as tf
 from _convert_helpers import digits
 
 from tfbin.convert import convert
-from tfbin.convert.converter import keras_predict, lce_predict
-from tfbin.convert.parity import MIN_AGREEMENT, measure_parity
+from tfbin.convert.converter import lce_predict
+from tfbin.convert.parity import MIN_AGREEMENT, keras_predict, measure_parity
 from tfbin.layers import MultiBaseConv2D
 from tfbin.pruning import strip_pruning
 from tfbin.testing import realistic_weights
