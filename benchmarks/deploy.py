@@ -10,8 +10,15 @@ latency and size do not depend on the weights. The PaBT row is the MBN 3/3 net
 with one live (m, n) binary convolution per layer, chosen at random per layer,
 as PaBT's pruning leaves it.
 
+"per-pair export" rows convert the same MBN nets the way tfbin exported them
+before `tfbin.export`'s stacked export: one binary convolution per live (m, n)
+pair, summed by ADDs. "binary classifier" is the BNN with its Dense logits
+replaced by a binary `QuantDense` (exported as a 1x1 LceBconv2d). Each LCE row
+gives the conversion's phase times (strip, LCE, checks, parity).
+
     python benchmarks/deploy.py                    # a few minutes on 2 x86 cores
     python benchmarks/deploy.py --runs 50 --large-runs 10 --threads 4
+    python benchmarks/deploy.py --nets "ResNet-20 @32"   # one net only
 
 LCE's optimized binary kernels are for ARMv8; on x86 it runs portable kernels,
 so binary rows are slower here than on a phone or a Raspberry Pi, while float
@@ -38,21 +45,120 @@ import time
 import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
+import larq as lq
 import tensorflow as tf
 
-from tfbin import zoo
+from tfbin import export, graph, zoo
 from common import print_and_save
 from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite
 from openvino_columns import VARIANTS as OPENVINO_VARIANTS, openvino_main
 from tfbin.testing import realistic_weights
 from tfbin.layers import MultiBaseConv2D
+from tfbin.quantizers import ShiftedSign
 
 NETS = {
     # name: (builder, input shape, calibration samples)
     "ResNet-18 @224": (zoo.resnet18, (224, 224, 3), 8),
     "ResNet-20 @32": (zoo.resnet20, (32, 32, 3), 64),
 }
-VARIANTS = ("BNN", "MBN 2/2", "MBN 3/3", "PaBT 3/3 -> 1/1", "float", "int8")
+VARIANTS = (
+    "BNN", "BNN, binary classifier", "MBN 2/2", "MBN 2/2, per-pair export", "MBN 3/3", "MBN 3/3, per-pair export",
+    "PaBT 3/3 -> 1/1", "float", "int8",
+)
+
+
+def _per_pair_rule(stacked_rule):
+    """The export before stacking: one QuantConv2D per live (m, n) pair, summed by an Add.
+
+    As then, a BatchNormalization after several pairs folds into their kernels
+    and bias, and a layer with one live pair is a plain binary convolution.
+    """
+
+    def rule(layer, context):
+        if len(layer.live_pairs()) == 1:
+            return stacked_rule(layer, context)
+        batch_norm = context.foldable_batch_norm(layer)
+        scale, bias = 1.0, None
+        if batch_norm is not None:
+            context.absorb(batch_norm)
+            scale, bias = export.batch_norm_affine(batch_norm)
+        # One weight base per slice of each activation base's stacked kernel: the per-pair kernels.
+        # (With equal thresholds the pairs of one weight base are already added, as before they were not.)
+        pairs = [
+            (threshold, kernel[..., i * layer.filters : (i + 1) * layer.filters])
+            for threshold, kernel, parts in export.stacked_kernels(layer, scale)
+            for i in range(parts)
+        ]
+        convs = []
+        for i, (threshold, kernel) in enumerate(pairs):
+            conv = lq.layers.QuantConv2D(
+                layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+                pad_values=layer.pad_values, dilation_rate=layer.dilation_rate, use_bias=bias is not None and i == 0,
+                input_quantizer=ShiftedSign(threshold, clip_value=layer.input_quantizer.clip_value),
+                name=f"{layer.name}_pair{i}",
+            )
+            conv.build((None, None, None, kernel.shape[2]))
+            conv.set_weights([kernel, np.asarray(bias, np.float32)] if conv.use_bias else [kernel])
+            convs.append(conv)
+        add = tf.keras.layers.Add(name=f"{layer.name}_sum")
+        return lambda inputs: add([conv(inputs) for conv in convs])
+
+    return rule
+
+
+def _binary_classifier(model):
+    def replace(layer):
+        if layer.name != "logits":
+            return None
+        dense = lq.layers.QuantDense(
+            layer.units, input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
+            name="binary_logits",
+        )
+        return dense
+
+    return graph.rewrite(model, replace)
+
+
+def measure_deeplab(size, variant, args):
+    """Converts and times the DeepLab-style net at `size` (height, width); one row."""
+    shape = (*size, 3)
+    x = np.random.default_rng(args.seed).standard_normal((4, *shape)).astype(np.float32)
+    tf.keras.utils.set_random_seed(args.seed)
+    bases = 1 if variant == "BNN" else int(variant[4])
+    scheme = dict(conv="bnn") if variant == "BNN" else dict(conv="mbn", weight_bases=bases, activation_bases=bases)
+    model = zoo.deeplab(shape, num_classes=19, **scheme)
+    model = realistic_weights(model, x[:2], seed=args.seed)
+    result = convert(model, calibration_data=x)
+    latency = time_tflite(result.tflite, threads=args.threads, warmup=1, runs=args.large_runs)
+    row = {
+        "net": f"DeepLab (ResNet-18, ASPP 1/8/12/18) @{size[0]}x{size[1]}", "variant": variant,
+        "size_bytes": result.size_bytes, "census": result.census, "median_ms": latency.median_ms,
+        "argmax_agreement": result.parity.argmax_agreement, "p90_rel_error": result.parity.p90_rel_error,
+        "timings": result.timings,
+    }
+    print(f"{row['net']} {variant}: {row['size_bytes'] / 1e6:.2f} MB {row['median_ms']:.1f} ms", flush=True)
+    return row
+
+
+def deeplab_markdown(rows):
+    lines = [
+        "",
+        "DeepLab segmentation (`tfbin.zoo.deeplab`: ResNet-18 backbone, last stage dilated by 2, ASPP rates 1, "
+        "8, 12, 18, decoder; per-pixel logits for 19 classes):",
+        "",
+        "| net | variant | LceBconv2d | float CONV_2D | size (MB) | median (ms) | latency / BNN | argmax agreement "
+        "| p90 rel. error | conversion (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    bnn = next(row for row in rows if row["variant"] == "BNN")
+    for row in rows:
+        lines.append(
+            f"| {row['net']} | {row['variant']} | {row['census'].get('LceBconv2d', 0)} "
+            f"| {row['census'].get('CONV_2D', 0)} | {row['size_bytes'] / 1e6:.2f} | {row['median_ms']:.1f} "
+            f"| {row['median_ms'] / bnn['median_ms']:.2f} | {row['argmax_agreement']:.3f} "
+            f"| {row['p90_rel_error']:.2g} | {row['timings']['total_s']:.0f} |"
+        )
+    return "\n".join(lines)
 
 
 def _pabt_masks(model, seed):
@@ -70,8 +176,10 @@ def _build(builder, shape, variant, x, seed):
     tf.keras.utils.set_random_seed(seed)
     if variant in ("BNN", "float", "int8"):
         model = builder(input_shape=shape, conv="bnn")
+    elif variant == "BNN, binary classifier":
+        model = _binary_classifier(builder(input_shape=shape, conv="bnn"))
     else:
-        bases = 2 if variant == "MBN 2/2" else 3
+        bases = 2 if variant.startswith("MBN 2/2") else 3
         model = builder(input_shape=shape, conv="mbn", weight_bases=bases, activation_bases=bases)
         if variant.startswith("PaBT"):
             _pabt_masks(model, seed)
@@ -86,6 +194,13 @@ def measure(net, variant, args):
     start = time.perf_counter()
     if variant in ("float", "int8"):
         result = baselines.baseline(variant, model, x)
+    elif variant.endswith("per-pair export"):
+        stacked = export.EXPORT_RULES[MultiBaseConv2D]
+        export.EXPORT_RULES[MultiBaseConv2D] = _per_pair_rule(stacked)
+        try:
+            result = convert(model, calibration_data=x)
+        finally:
+            export.EXPORT_RULES[MultiBaseConv2D] = stacked
     else:
         result = convert(model, calibration_data=x)
     parity = result.parity
@@ -106,6 +221,7 @@ def measure(net, variant, args):
         # int8 is compared with the float model but not held to a tolerance.
         "allowed_p90": None if variant == "int8" else parity.allowed()[1],
         "convert_s": seconds,
+        "timings": getattr(result, "timings", {}),
     }
     print(
         f"{net:<15} {variant:<16} {row['size_bytes'] / 1e6:7.2f} MB {row['median_ms']:9.2f} ms "
@@ -129,10 +245,11 @@ def markdown(rows, args):
         "| median (ms) | latency / float | latency / BNN | argmax agreement | p90 rel. error (allowed) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for net in NETS:
+    nets = [net for net in NETS if any(row["net"] == net for row in rows)]
+    for net in nets:
         group = {row["variant"]: row for row in rows if row["net"] == net}
         fp32, bnn = group["float"], group["BNN"]
-        for variant in VARIANTS:
+        for variant in (v for v in VARIANTS if v in group):
             row = group[variant]
             bconv = row["census"].get("LceBconv2d", 0)
             other = sum(row["census"].values()) - bconv
@@ -145,6 +262,20 @@ def markdown(rows, args):
                 f"| {row['p90_rel_error']:.2g} ({allowed}) |"
             )
     pabt = [row for row in rows if row["variant"].startswith("PaBT")]
+    lines += [
+        "",
+        "LCE conversion time per phase (`tfbin.convert.Conversion.timings`, seconds):",
+        "",
+        "| net | variant | strip | LCE conversion | checks | parity | total |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        t = row["timings"]
+        if t:
+            lines.append(
+                f"| {row['net']} | {row['variant']} | {t['strip_s']:.1f} | {t['lce_s']:.1f} | {t['checks_s']:.1f} "
+                f"| {t['parity_s']:.1f} | {t['total_s']:.1f} |"
+            )
     lines += [
         "",
         "Parity is LCE (or TFLite) against Keras on the calibration inputs. Where a row's agreement is "
@@ -166,10 +297,13 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="the table to write (default results/deploy.md, deploy_openvino.md with --openvino)")
+    parser.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS))
+    parser.add_argument("--deeplab", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=(128, 256),
+                        help="input size of the DeepLab rows (default 128 256; the paper uses 512 1024)")
+    parser.add_argument("--deeplab-only", action="store_true", help="only the DeepLab rows")
     parser.add_argument("--openvino", action="store_true",
                         help="x86 table: LCE/TFLite and OpenVINO side by side, interleaved, one run")
     parser.add_argument("--passes", type=int, default=3, help="--openvino: timing passes over all models (default 3)")
-    parser.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS), help="--openvino: the nets")
     parser.add_argument("--variants", nargs="+", choices=OPENVINO_VARIANTS, default=list(OPENVINO_VARIANTS),
                         help="--openvino: the variants (BNN and int8 are always measured)")
     args = parser.parse_args(argv)
@@ -178,10 +312,11 @@ def main(argv=None):
     results = os.path.join(os.path.dirname(__file__), "results")
     if args.openvino:
         args.out = args.out or os.path.join(results, "deploy_openvino.md")
-        return openvino_main(args, NETS, _build)
+        return openvino_main(args, {net: NETS[net] for net in args.nets}, _build)
     args.out = args.out or os.path.join(results, "deploy.md")
-    rows = [measure(net, variant, args) for net in NETS for variant in VARIANTS]
-    table = markdown(rows, args)
+    rows = [] if args.deeplab_only else [measure(net, variant, args) for net in args.nets for variant in VARIANTS]
+    deeplab = [measure_deeplab(tuple(args.deeplab), variant, args) for variant in ("BNN", "MBN 2/2")]
+    table = (markdown(rows, args) if rows else "") + deeplab_markdown(deeplab)
     print_and_save(table, args.out)
     return 0
 

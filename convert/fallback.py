@@ -1,11 +1,16 @@
-"""Which binary layers LCE kept as float convolutions.
+"""Which binary layers LCE runs as float operators, and why.
 
-Larq Compute Engine makes an `LceBconv2d` only of a convolution with a
-binarized input and a kernel of exactly +-scale per output channel. Anything
-else (a pruned weight left as zero, a kernel whose magnitudes differ within a
-channel) silently stays a float `CONV_2D`: correct, but slow and large. This
-module lists the binary layers of a (stripped) Keras model, finds each one's
-filter among the flatbuffer's `LceBconv2d`s and names the ones it cannot find.
+Every larq or tfbin layer with a 1-bit input or kernel quantizer (or a
++-scale kernel behind a 1-bit input quantizer, as `strip_pruning` makes
+them) counts as binary. Larq Compute Engine runs only one kind of them as a
+binary operator: a 2D convolution with a binarized input and a kernel of
+exactly +-scale per output channel becomes an `LceBconv2d`. Anything else
+silently stays float (a dense layer becomes FULLY_CONNECTED, a depthwise
+convolution DEPTHWISE_CONV_2D, a kernel with a zero in it CONV_2D): correct,
+but slow and 32 times larger. This module lists the binary layers of a
+(stripped) Keras model, says in advance why those LCE cannot binarize will
+run as float and what to do instead, and finds each remaining one's filter
+among the flatbuffer's `LceBconv2d`s.
 
 ```python
 import larq_compute_engine as lce
@@ -24,18 +29,154 @@ import dataclasses
 
 import larq as lq
 import numpy as np
-import tensorflow as tf
 
-from tfbin.cost import flatten_layers, is_binary_layer
+from tfbin.cost import flatten_layers, is_binary_layer, is_one_bit
+from tfbin.export import effective_kernel
 
-__all__ = ["BinaryLayer", "binary_layers", "unmatched"]
+__all__ = ["BinaryLayer", "binary_layers", "binary_parts", "unmatched"]
+
+# LCE packs input channels 32 to a word; a grouped binary convolution needs whole words per group.
+_CHANNELS_PER_WORD = 32
 
 
 @dataclasses.dataclass
 class BinaryLayer:
     name: str
-    kernel: np.ndarray  # (out, kh, kw, in): the kernel LCE sees, output channels first
-    problem: str | None  # why LCE will not binarize it, when that can be told in advance
+    kind: str  # the layer's class name
+    kernel: np.ndarray | None  # (out, kh, kw, in): the kernel LCE sees; None when LCE cannot binarize the layer
+    problem: str | None  # why LCE will not run it as a binary op, when that can be told in advance
+    remedy: str | None = None  # what to do instead
+
+    @property
+    def reason(self):
+        """The problem and what to do about it, in one sentence for messages and reports."""
+        text = self.problem or "LCE kept it as a float convolution"
+        return f"{text}; instead, {self.remedy}" if self.remedy else text
+
+
+_QUANTIZERS = {
+    "input_quantizer": "input",
+    "kernel_quantizer": "kernel",
+    "depthwise_quantizer": "depthwise kernel",
+    "pointwise_quantizer": "pointwise kernel",
+}
+
+
+def binary_parts(layer):
+    """The 1-bit parts of a layer ("input", "kernel", "depthwise kernel", ...); empty for a float layer.
+
+    A kernel is 1-bit through a 1-bit quantizer, or by its values (+-scale per
+    output channel) behind a 1-bit input quantizer, as a stripped model has it.
+    """
+    parts = [part for attribute, part in _QUANTIZERS.items() if is_one_bit(getattr(layer, attribute, None))]
+    if parts == ["input"] and is_binary_layer(layer):
+        parts.append("kernel")
+    return parts
+
+
+_FLOAT_ADVICE = "make it a float layer (no quantizers), or pass allow_float_fallback=True to accept it as float"
+
+# Layers LCE has no binary operator for: (problem, remedy).
+_NO_BINARY_OP = {
+    lq.layers.QuantDepthwiseConv2D: (
+        "LCE has no binary depthwise convolution (a grouped binary convolution needs a multiple of 32 input "
+        "channels per group, and a depthwise one has 1), so it runs as a float DEPTHWISE_CONV_2D",
+        f"{_FLOAT_ADVICE}, or use a grouped binary QuantConv2D with a multiple of 32 input channels per group",
+    ),
+    lq.layers.QuantSeparableConv2D: (
+        "LCE has no binary separable convolution (its depthwise part cannot be binary and its pointwise part "
+        "reads the depthwise part's float output), so it runs as float convolutions",
+        f"{_FLOAT_ADVICE}, or split it into a float DepthwiseConv2D and a binary 1x1 QuantConv2D",
+    ),
+    lq.layers.QuantConv2DTranspose: (
+        "LCE has no binary transposed convolution, so it runs as a float TRANSPOSE_CONV",
+        f"{_FLOAT_ADVICE}, or upsample (UpSampling2D) before a binary QuantConv2D",
+    ),
+    lq.layers.QuantConv3D: (
+        "LCE has no binary 3D convolution, so it runs as a float CONV_3D",
+        _FLOAT_ADVICE,
+    ),
+    lq.layers.QuantDense: (
+        "LCE has no binary dense layer (tfbin exports a QuantDense as a 1x1 binary convolution only when both "
+        "its input and its kernel are binary and at most one inner dimension of its input is unknown), so it "
+        "runs as a float FULLY_CONNECTED",
+        f"binarize both its input and its kernel (input_quantizer and kernel_quantizer 'ste_sign'), or {_FLOAT_ADVICE}",
+    ),
+    lq.layers.QuantConv1D: (
+        "LCE has no binary 1D convolution (tfbin exports a QuantConv1D as a binary 2D convolution only when "
+        "both its input and its kernel are binary and its padding is not causal), so it runs as float",
+        f"binarize both its input and its kernel, or {_FLOAT_ADVICE}",
+    ),
+}
+
+
+def _conv2d_problem(layer, parts):
+    """(problem, remedy) for a 2D convolution that LCE will not binarize, known before converting."""
+    if "input" not in parts:
+        return (
+            "its input is not binarized (LCE binarizes a convolution only when its input quantizer is a 1-bit "
+            "sign), so it runs as a float CONV_2D with 32-bit weights",
+            f"give it input_quantizer='ste_sign' (and pad_values=1.0 with 'same' padding), or {_FLOAT_ADVICE}",
+        )
+    if "kernel" not in parts:
+        return (
+            "its kernel is not binary (neither a 1-bit kernel quantizer nor +-scale per output channel), so it "
+            "runs as a float CONV_2D",
+            f"give it kernel_quantizer='ste_sign', or {_FLOAT_ADVICE}",
+        )
+    per_group = layer.kernel.shape[-2]
+    if layer.groups > 1 and per_group % _CHANNELS_PER_WORD:
+        return (
+            f"it is a grouped binary convolution with {per_group} input channels per group, and LCE needs a "
+            f"multiple of {_CHANNELS_PER_WORD}, so it runs as a float CONV_2D",
+            f"choose groups so that each has a multiple of {_CHANNELS_PER_WORD} input channels, or {_FLOAT_ADVICE}",
+        )
+    return None
+
+
+def _kernel_problem(kernel):
+    """Why a kernel is not +-scale per output channel, or None when it is."""
+    zeros = int(np.sum(kernel == 0))
+    if zeros:
+        return (
+            f"its kernel has {zeros} zero weight(s); LCE binarizes only kernels of +-scale per output "
+            "channel, so pruned weights must be removed, not zeroed"
+        )
+    magnitudes = np.abs(kernel).reshape(len(kernel), -1)
+    if not np.allclose(magnitudes, magnitudes[:, :1], rtol=1e-6, atol=0):
+        return "its kernel's magnitudes differ within an output channel (not +-scale per channel)"
+    return None
+
+
+def _classify(layer, parts):
+    kind = type(layer).__name__
+    if isinstance(layer, lq.layers.QuantConv2D) and not isinstance(layer, lq.layers.QuantConv2DTranspose):
+        known = _conv2d_problem(layer, parts)
+        if known:
+            return BinaryLayer(layer.name, kind, None, *known)
+        kernel = np.moveaxis(effective_kernel(layer), -1, 0)
+        return BinaryLayer(layer.name, kind, kernel, _kernel_problem(kernel))
+    for cls, (problem, remedy) in _NO_BINARY_OP.items():
+        if isinstance(layer, cls):
+            return BinaryLayer(layer.name, kind, None, problem, remedy)
+    return BinaryLayer(
+        layer.name, kind, None, f"LCE has no binary version of {kind}, so it runs as float", _FLOAT_ADVICE
+    )
+
+
+def binary_layers(model):
+    """Every layer with a 1-bit part (`binary_parts`), in model order, as `BinaryLayer`s.
+
+    Those LCE can binarize (2D convolutions with 1-bit input and kernel) carry
+    their kernel, to be matched against the flatbuffer's filters; the others
+    carry why they will run as float and what to do instead.
+    """
+    found = []
+    for layer in flatten_layers(model):
+        parts = binary_parts(layer)
+        if parts:
+            found.append(_classify(layer, parts))
+    return found
 
 
 def _signature(kernel):
@@ -51,56 +192,24 @@ def _signature(kernel):
     return kernel.shape, canonical.astype(np.int8).tobytes()
 
 
-def _effective_kernel(layer):
-    latent = tf.keras.backend.get_value(getattr(layer.kernel, "latent_variable", layer.kernel))
-    if layer.kernel_quantizer is None:
-        return latent
-    return tf.keras.backend.get_value(layer.kernel_quantizer(tf.constant(latent)))
-
-
-def _problem(kernel):
-    """Why a kernel is not +-scale per output channel, or None when it is."""
-    zeros = int(np.sum(kernel == 0))
-    if zeros:
-        return (
-            f"its kernel has {zeros} zero weight(s); LCE binarizes only kernels of +-scale per output "
-            "channel, so pruned weights must be removed, not zeroed"
-        )
-    magnitudes = np.abs(kernel).reshape(len(kernel), -1)
-    if not np.allclose(magnitudes, magnitudes[:, :1], rtol=1e-6, atol=0):
-        return "its kernel's magnitudes differ within an output channel (not +-scale per channel)"
-    return None
-
-
-def binary_layers(model):
-    """The layers that are 1-bit in both input and kernel, in model order.
-
-    That is a larq `QuantConv2D` whose input quantizer is a sign and whose
-    kernel is binarized by its quantizer or is +-scale per output channel
-    (zeros allowed: they are the pruned weights that make LCE fall back).
-    """
-    found = []
-    for layer in flatten_layers(model):
-        if isinstance(layer, lq.layers.QuantConv2D) and is_binary_layer(layer):
-            kernel = np.moveaxis(_effective_kernel(layer), -1, 0)
-            found.append(BinaryLayer(layer.name, kernel, _problem(kernel)))
-    return found
-
-
 def unmatched(layers, filters):
-    """The binary layers whose +-1 pattern is not among `filters`, the decoded `LceBconv2d` filters.
+    """The binary layers that are not an `LceBconv2d` among `filters`, the decoded filters.
 
-    Returns (layer name, reason) pairs. A layer is unmatched because LCE kept
-    it as a float convolution, or because its `LceBconv2d` holds other bits
-    than the Keras kernel. Layers with the same pattern (the stripped
-    convolutions of one weight base) are matched as a group.
+    Returns (layer name, reason) pairs: layers LCE cannot binarize (known in
+    advance), then those whose +-1 pattern is not among `filters`, because
+    LCE kept them as float convolutions or because their `LceBconv2d` holds
+    other bits than the Keras kernel. Layers with the same pattern are
+    matched as a group.
     """
     available = collections.Counter(_signature(f) for f in filters)
     missing = []
     for layer in layers:
+        if layer.kernel is None:
+            missing.append((layer.name, layer.reason))
+            continue
         signature = _signature(layer.kernel)
         if available[signature] > 0:
             available[signature] -= 1
         else:
-            missing.append((layer.name, layer.problem or "LCE kept it as a float convolution"))
+            missing.append((layer.name, layer.reason))
     return missing

@@ -41,6 +41,7 @@ __all__ = [
     "MIN_AGREEMENT",
     "TIE_TOLERANCE",
     "Parity",
+    "keras_predict",
     "measure_parity",
 ]
 
@@ -121,3 +122,14 @@ def measure_parity(reference, candidate):
         p90_rel_error=float(np.quantile(rel, 0.9)),
         samples=len(reference),
     )
+
+
+def keras_predict(model, x, batch_size=64):
+    """`model`'s inference outputs on `x`, computed eagerly batch by batch.
+
+    Same numbers as `model.predict`, without tracing a predict function
+    first: on a model with hundreds of multi-base layers that tracing takes
+    longer than the calibration batches themselves.
+    """
+    x = np.asarray(x, np.float32)
+    return np.concatenate([np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)])

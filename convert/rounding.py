@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbin.cost import is_one_bit
-from tfbin.convert.parity import measure_parity
+from tfbin.convert.parity import keras_predict, measure_parity
 from tfbin.graph import rewrite
 
 __all__ = ["ROUNDING_EPSILON", "rounding_floor"]
@@ -86,9 +86,9 @@ def rounding_floor(model, x, reference=None, epsilon=ROUNDING_EPSILON, draws=3, 
     """
     x = np.asarray(x, np.float32)
     if reference is None:
-        reference = model.predict(x, verbose=0, batch_size=32)
+        reference = keras_predict(model, x)
     floors = [
-        measure_parity(reference, _noisy_copy(model, epsilon, seed + draw).predict(x, verbose=0, batch_size=32))
+        measure_parity(reference, keras_predict(_noisy_copy(model, epsilon, seed + draw), x))
         for draw in range(draws)
     ]
     return dataclasses.replace(

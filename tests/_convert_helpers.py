@@ -72,3 +72,37 @@ def pruned_channel_model():
     kernel[..., 7] = 0.0  # a pruned output channel left as zeros
     model.get_layer("pruned_conv").set_weights([kernel])
     return model
+
+
+BINARY = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip")
+
+
+def every_binary_kind_model():
+    """One binary layer of every larq kind that reads an image, each followed by trained-like BatchNorm.
+
+    `binary_conv` and `binary_dense` (binary input and kernel) become LceBconv2d ops;
+    LCE has no binary version of the depthwise, separable and transposed ones,
+    nor of a dense layer whose input is float.
+    """
+    inputs = tf.keras.Input((8, 8, 1))
+    x = tf.keras.layers.Conv2D(32, 3, padding="same", name="stem")(inputs)
+    x = tf.keras.layers.BatchNormalization()(x)
+    kinds = [
+        lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, name="binary_conv", **BINARY),
+        lq.layers.QuantDepthwiseConv2D(
+            3, padding="same", input_quantizer="ste_sign", depthwise_quantizer="ste_sign", name="binary_depthwise"
+        ),
+        lq.layers.QuantSeparableConv2D(
+            32, 3, padding="same", input_quantizer="ste_sign", depthwise_quantizer="ste_sign",
+            pointwise_quantizer="ste_sign", name="binary_separable",
+        ),
+        lq.layers.QuantConv2DTranspose(32, 3, padding="same", name="binary_transposed", **BINARY),
+    ]
+    for layer in kinds:
+        x = tf.keras.layers.BatchNormalization()(layer(x))
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    x = lq.layers.QuantDense(32, kernel_quantizer="ste_sign", name="float_input_dense")(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantDense(10, name="binary_dense", **BINARY)(x)
+    model = tf.keras.Model(inputs, tf.keras.layers.BatchNormalization()(x), name="every_kind")
+    return realistic_weights(model, digits().x_train[:256], seed=3)

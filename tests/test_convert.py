@@ -2,7 +2,7 @@ import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-from _convert_helpers import digits, pruned_channel_model, tamper, tiny_net
+from _convert_helpers import BINARY, digits, every_binary_kind_model, pruned_channel_model, tamper, tiny_net
 
 from tfbin import cost
 from tfbin.convert import (
@@ -17,6 +17,7 @@ from tfbin.convert import (
 )
 from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT, Parity
 from tfbin.layers import MultiBaseConv2D
+from tfbin.testing import realistic_weights
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +31,14 @@ def bnn():
 def test_parity_holds_for_every_multi_base_shape(weight_bases, activation_bases):
     model = tiny_net("mbn", weight_bases, activation_bases, seed=weight_bases * 3 + activation_bases)
     result = convert(model, calibration_data=digits().x_test)
-    live = weight_bases * activation_bases
-    assert result.census["LceBconv2d"] == 2 * live  # two binary layers, every (m, n) one LceBconv2d
-    assert result.census["LceQuantize"] == 2 * activation_bases  # shared by the weight bases
+    # Two binary layers, each one LceBconv2d per activation base with the weight bases stacked in it,
+    # their slices summed once per layer.
+    assert result.census["LceBconv2d"] == result.census["LceQuantize"] == 2 * activation_bases
+    assert result.census.get("SUM", 0) == (2 if weight_bases > 1 else 0)
     assert result.census.get("CONV_2D") == 2  # the stem and the downsampling shortcut only
-    assert result.binary_layers == 2 * live and result.float_fallbacks == []
+    assert result.binary_layers == 2 * activation_bases and result.float_fallbacks == []
+    assert set(result.timings) == {"strip_s", "lce_s", "checks_s", "parity_s", "total_s"}
+    assert sum(result.timings.values()) == pytest.approx(2 * result.timings["total_s"])
     parity = result.parity
     assert parity.samples == len(digits().x_test)
     assert parity.argmax_agreement == 1.0
@@ -86,6 +90,64 @@ def test_float_fallback_is_an_error_naming_the_layer():
     assert result.census["LceBconv2d"] == 1 and result.census["CONV_2D"] == 1
 
 
+def test_binary_dense_classifier_becomes_an_lce_binary_convolution():
+    inputs = tf.keras.Input((8, 8, 1))
+    x = tf.keras.layers.Conv2D(32, 3, padding="same")(inputs)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0, use_bias=False, name="conv", **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    x = lq.layers.QuantDense(10, name="classifier", **BINARY)(x)
+    model = tf.keras.Model(inputs, tf.keras.layers.BatchNormalization()(x))
+    model = realistic_weights(model, digits().x_train[:256], seed=1)
+    result = convert(model, calibration_data=digits().x_test)
+    assert result.binary_layers == 2 and result.float_fallbacks == []
+    assert result.census["LceBconv2d"] == 2 and "FULLY_CONNECTED" not in result.census
+    # The classifier's own filter, bit for bit: 10 outputs of a 1x1 kernel over 64 features.
+    shapes = sorted(f.shape for f in flatbuffer.binary_filters(result.tflite))
+    assert shapes == [(10, 1, 1, 64), (64, 3, 3, 32)]
+    assert result.parity.argmax_agreement >= MIN_AGREEMENT and result.parity.p90_rel_error < 1e-4
+
+
+def test_binary_dense_and_conv1d_over_sequences_become_binary_convolutions():
+    inputs = tf.keras.Input((12, 32))
+    x = lq.layers.QuantConv1D(32, 3, padding="same", pad_values=1.0, strides=2, name="conv1d", **BINARY)(inputs)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantDense(16, name="per_step_dense", **BINARY)(x)
+    model = realistic_weights(tf.keras.Model(inputs, x), np.random.default_rng(0).standard_normal((64, 12, 32)))
+    result = convert(model, calibration_data=np.random.default_rng(1).standard_normal((64, 12, 32)).astype("f4"))
+    assert result.census["LceBconv2d"] == 2 and result.float_fallbacks == []
+    assert result.parity.argmax_agreement >= MIN_AGREEMENT
+
+
+def test_every_binary_kind_is_converted_or_refused_by_name():
+    model = every_binary_kind_model()
+    refused = ["binary_depthwise", "binary_separable", "binary_transposed", "float_input_dense"]
+    with pytest.raises(FloatFallbackError) as error:
+        convert(model, calibration_data=digits().x_test)
+    assert [name for name, _ in error.value.layers] == refused
+    reasons = dict(error.value.layers)
+    assert "no binary depthwise convolution" in reasons["binary_depthwise"]
+    assert "multiple of 32 input channels per group" in reasons["binary_depthwise"]
+    assert "its input" in reasons["float_input_dense"] and "FULLY_CONNECTED" in reasons["float_input_dense"]
+    assert "allow_float_fallback=True" in str(error.value)
+
+    result = convert(model, calibration_data=digits().x_test, allow_float_fallback=True)
+    assert [name for name, _ in result.float_fallbacks] == refused
+    assert result.binary_layers == 6 and result.census["LceBconv2d"] == 2  # binary_conv, binary_dense
+    assert result.census["DEPTHWISE_CONV_2D"] == 2 and result.census["TRANSPOSE_CONV"] == 1
+    assert [entry["layer"] for entry in result.to_dict()["float_fallbacks"]] == refused
+    assert result.parity.argmax_agreement >= MIN_AGREEMENT
+
+
+def test_binary_conv3d_is_refused_by_name():
+    inputs = tf.keras.Input((4, 4, 4, 8))
+    x = lq.layers.QuantConv3D(8, 3, padding="same", name="binary_conv3d", **BINARY)(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.GlobalAveragePooling3D()(x))
+    with pytest.raises(FloatFallbackError, match="binary_conv3d: LCE has no binary 3D convolution"):
+        convert(model, calibration_data=np.ones((4, 4, 4, 4, 8), np.float32))
+
+
 def test_layers_lce_cannot_run_are_refused_by_name():
     inputs = tf.keras.Input((4,))
     doubled = tf.keras.layers.Lambda(
@@ -115,7 +177,7 @@ def test_tampered_filter_bits_are_refused(bnn, monkeypatch):
 
     model, result = bnn
     broken = tamper(result.tflite, "LceBconv2d", 1, lambda words: words ^ 0x5)
-    monkeypatch.setattr(converter.lce, "convert_keras_model", lambda _: broken)
+    monkeypatch.setattr(converter, "lce_flatbuffer", lambda _: broken)
     with pytest.raises(ConversionError, match="filters in the flatbuffer differ"):
         convert(model, calibration_data=digits().x_test)
 

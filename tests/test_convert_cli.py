@@ -35,7 +35,9 @@ def test_convert_command_writes_lce_and_baselines_with_json(saved, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)  # stdout holds the JSON object and nothing else
-    assert summary["census"]["LceBconv2d"] == 8 and summary["float_fallbacks"] == []
+    # Two binary layers, one LceBconv2d per activation base with both weight bases stacked in it.
+    assert summary["census"]["LceBconv2d"] == 4 and summary["float_fallbacks"] == []
+    assert set(summary["timings"]) == {"strip_s", "lce_s", "checks_s", "parity_s", "total_s"}
     assert summary["size_bytes"] == out.stat().st_size
     assert summary["parity"]["argmax_agreement"] == 1.0
     assert summary["parity"]["samples"] == 256
@@ -71,14 +73,12 @@ def test_float_fallback_fails_unless_allowed(saved, tmp_path, capsys):
 
 
 def test_unfaithful_conversion_is_refused_and_nothing_written(saved, tmp_path, capsys, monkeypatch):
-    import larq_compute_engine as lce
-
     from tfbin.convert import converter
 
-    real = lce.convert_keras_model
+    real = converter.lce_flatbuffer
     # A converter bug in miniature: one binary convolution's output scale has the wrong sign.
     monkeypatch.setattr(
-        converter.lce, "convert_keras_model",
+        converter, "lce_flatbuffer",
         lambda model: tamper(real(model), "LceBconv2d", 2, lambda multiplier: -multiplier),
     )
     status, out, err = run_cli(

@@ -22,12 +22,14 @@ def test_batch_norm_after_several_live_convolutions_folds_into_them():
     names = {layer.name for layer in plain.layers}
     for mbn in (layer for layer in model.layers if isinstance(layer, layers.MultiBaseConv2D)):
         assert mbn.name.replace("_conv", "_bn") not in names
-        convs = [layer for layer in plain.layers if layer.name.startswith(f"{mbn.name}_w")]
-        assert len(convs) == 4 and sum(conv.use_bias for conv in convs) == 1
+        # One convolution per activation base, the two weight bases stacked along its outputs.
+        convs = [layer for layer in plain.layers if layer.name.startswith(f"{mbn.name}_t")]
+        assert [conv.filters for conv in convs] == [2 * mbn.filters] * 2
+        assert sum(conv.use_bias for conv in convs) == 1
     parity = measure_parity(model.predict(x_digits(), verbose=0), plain.predict(x_digits(), verbose=0))
     assert parity.argmax_agreement == 1.0 and parity.median_rel_error < 1e-5
     census = convert.convert(model, calibration_data=x_digits()).census
-    assert "MUL" not in census and census["LceBconv2d"] == 16
+    assert "MUL" not in census and census["LceBconv2d"] == 8
 
 
 def test_single_live_convolution_keeps_its_batch_norm_for_lce_to_fold():

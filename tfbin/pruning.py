@@ -22,13 +22,10 @@ model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=
 plain = pruning.strip_pruning(model)   # only larq QuantConv2D layers, same outputs
 ```
 """
-import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from tfbin import graph, shrink
-from tfbin.layers import MultiBaseConv2D, SubBitConv2D
-from tfbin.quantizers import ErrorDecaySign, LibraSign, ShiftedSign
+from tfbin import export
 from tfbin.registry import register
 from tfbin.validation import check_int, check_number, check_one_of
 
@@ -172,154 +169,36 @@ def prune_to(layer, live, scores):
 # -- strip_pruning ---------------------------------------------------------------
 
 
-def _stripped_conv(layer, name, kernel, threshold, bias):
-    conv = lq.layers.QuantConv2D(
-        layer.filters,
-        layer.kernel_size,
-        strides=layer.strides,
-        padding=layer.padding,
-        pad_values=layer.pad_values,
-        dilation_rate=layer.dilation_rate,
-        use_bias=bias is not None,
-        input_quantizer=ShiftedSign(threshold, clip_value=layer.input_quantizer.clip_value),
-        name=name,
-    )
-    conv.build((None, None, None, kernel.shape[2]))
-    conv.set_weights([kernel] if bias is None else [kernel, bias])
-    return conv
-
-
-def _foldable_batch_norm(layer):
-    """The BatchNormalization that alone reads `layer`'s output, when it can fold into it."""
-    readers = graph.consumers(layer)
-    if not readers or len(readers) != 1:
-        return None
-    consumer = readers[0]
-    if (
-        not isinstance(consumer, tf.keras.layers.BatchNormalization)
-        or list(consumer.axis) not in ([3], [-1])
-        or layer.activation is not tf.keras.activations.linear
-    ):
-        return None
-    return consumer
-
-
-def _batch_norm_affine(bn):
-    """(scale, shift) per channel of an inference-mode BatchNormalization."""
-    scale = tf.keras.backend.get_value(bn.gamma) if bn.scale else 1.0
-    shift = tf.keras.backend.get_value(bn.beta) if bn.center else 0.0
-    inv_std = 1.0 / np.sqrt(tf.keras.backend.get_value(bn.moving_variance) + bn.epsilon)
-    scale = scale * inv_std
-    return scale, shift - tf.keras.backend.get_value(bn.moving_mean) * scale
-
-
-def _strip_multi_base(layer, batch_norm=None):
-    pairs = layer.live_pairs()
-    if not pairs:
-        raise ValueError(f"{layer.name}: every binary convolution is pruned; nothing to export")
-    coefficients = tf.keras.backend.get_value(layer.coefficients())  # (N, M, F)
-    thresholds = tf.keras.backend.get_value(layer.thresholds)
-    bias = tf.keras.backend.get_value(layer.bias) if layer.use_bias else None
-    if batch_norm is not None:
-        # BN(sum_i conv_i + b) = sum_i conv_i * s + (b s + t): each kernel stays
-        # +-scale per channel, so LCE still makes LceBconv2d ops, and the
-        # elementwise multiply and add of the BatchNormalization disappear.
-        scale, shift = _batch_norm_affine(batch_norm)
-        coefficients = coefficients * scale
-        bias = (0.0 if bias is None else bias) * scale + shift
-    convs = []
-    for i, (m, n) in enumerate(pairs):
-        kernel = (layer.weight_base(m) * coefficients[n, m]).astype(np.float32)
-        name = layer.name if len(pairs) == 1 else f"{layer.name}_w{m}a{n}"
-        first_bias = None if bias is None or i else np.asarray(bias, np.float32)
-        convs.append(_stripped_conv(layer, name, kernel, thresholds[n], first_bias))
-    add = tf.keras.layers.Add(name=f"{layer.name}_sum") if len(convs) > 1 else None
-    activation = (
-        tf.keras.layers.Activation(layer.activation, name=f"{layer.name}_activation")
-        if layer.activation is not tf.keras.activations.linear
-        else None
-    )
-
-    def apply(inputs):
-        outputs = [conv(inputs) for conv in convs]
-        y = add(outputs) if add else outputs[0]
-        return activation(y) if activation else y
-
-    return apply
-
-
-# -- sub-bit (SNN) and IR-Net layers: computed kernel in, plain larq layer out ----------
-
-
-def _has_latent_kernel(layer):
-    """A `SubBitConv2D`, or a larq `QuantConv2D` with tfbin's IR-Net quantizers."""
-    if isinstance(layer, SubBitConv2D):
-        return True
-    return isinstance(layer, lq.layers.QuantConv2D) and not isinstance(layer, MultiBaseConv2D) and (
-        isinstance(layer.kernel_quantizer, LibraSign) or isinstance(layer.input_quantizer, ErrorDecaySign)
-    )
-
-
-def _strip_latent_kernel(layer):
-    """The layer as a larq `QuantConv2D` whose kernel is the +-scale kernel it computes with.
-
-    A sub-bit layer's kernel is its chosen codebook members (Larq Compute
-    Engine stores them at 1 bit per weight; `tfbin.subbit` stores tau bits per
-    kernel); a `LibraSign` kernel is its binarized, power-of-two-scaled
-    latent kernel. `ErrorDecaySign` inputs become `ste_sign`: the same sign
-    forward, the training-only estimator and its t dropped.
-    """
-    if isinstance(layer, SubBitConv2D):
-        kernel = layer.binary_kernel()
-    else:
-        kernel = tf.keras.backend.get_value(getattr(layer.kernel, "latent_variable", layer.kernel))
-        if layer.kernel_quantizer is not None:
-            kernel = tf.keras.backend.get_value(layer.kernel_quantizer(tf.constant(kernel)))
-    quantizer = layer.input_quantizer
-    if isinstance(quantizer, ErrorDecaySign):
-        quantizer = "ste_sign"
-    elif quantizer is not None:
-        quantizer = lq.quantizers.get(lq.quantizers.serialize(quantizer))
-    conv = lq.layers.QuantConv2D(
-        layer.filters,
-        layer.kernel_size,
-        strides=layer.strides,
-        padding=layer.padding,
-        pad_values=layer.pad_values,
-        dilation_rate=layer.dilation_rate,
-        activation=layer.activation,
-        use_bias=layer.use_bias,
-        input_quantizer=quantizer,
-        name=layer.name,
-    )
-    conv.build((None, None, None, kernel.shape[2]))
-    weights = [np.asarray(kernel, np.float32)]
-    if layer.use_bias:
-        weights.append(tf.keras.backend.get_value(layer.bias))
-    conv.set_weights(weights)
-    return conv
-
-
 def strip_pruning(model):
     """The export step after pruning, as in TF Model Optimization.
 
-    Returns a copy of `model` with only plain Keras/larq layers: every
-    `MultiBaseConv2D` becomes one larq `QuantConv2D` per live binary
-    convolution (exactly one per layer after `PruneToBinary` has finished),
-    with input quantizer `ShiftedSign(v_n)` and kernel B_m scaled per output
-    channel by gamma_mn * alpha_m * beta_n: a kernel of +-scale per channel is
-    what Larq Compute Engine turns into one `LceBconv2d`. Several live
-    convolutions are summed by an `Add`, and a BatchNormalization that alone
-    reads them is folded into their kernels and bias (LCE folds it by itself
-    after a single binary convolution). Masks, importance scores and dead
-    bases are gone; the copy computes the same function up to float rounding.
-    STQ masks (`tfbin.stq.MaskedQuantConv2D`) are applied by removing the
-    masked 2D filters (`tfbin.shrink.remove_masked_filters`).
+    Returns a copy of `model` with only plain Keras/larq layers, computing the
+    same function up to float rounding, in the form Larq Compute Engine turns
+    into binary operators. Each layer goes through the export rule of its
+    type (`tfbin.export`, where a new layer type registers its own):
 
-    A `SubBitConv2D` (and a `QuantConv2D` with IR-Net's `LibraSign` or
-    `ErrorDecaySign`) becomes a larq `QuantConv2D` of the same name whose
-    kernel is the +-scale kernel the layer computes with (for a sub-bit layer:
-    its chosen codebook members) and whose input quantizer is `ste_sign`.
+    - a `MultiBaseConv2D` becomes one larq `QuantConv2D` per distinct
+      activation base, with input quantizer `ShiftedSign(v_n)` and its live
+      weight bases B_m stacked along the output channels, each scaled per
+      channel by gamma_mn * alpha_m * beta_n (activation bases with equal
+      thresholds are one binary tensor: their scales add), followed by a sum
+      of the slices. After `PruneToBinary` has finished that is one
+      `QuantConv2D` per layer. A BatchNormalization that alone reads a layer
+      with more than one slice folds into its kernels and bias (LCE folds it
+      by itself after a single binary convolution). Masks, importance scores
+      and dead bases are gone.
+    - a larq `QuantDense` or `QuantConv1D` with binary input and kernel
+      becomes a binary `QuantConv2D` between two reshapes (LCE has no binary
+      dense or 1D convolution).
+    - a `SubBitConv2D` (or a larq `QuantConv2D` with IR-Net's `LibraSign` or
+      `ErrorDecaySign`) becomes a larq `QuantConv2D` of the same name whose
+      kernel is the +-scale kernel the layer computes with (for a sub-bit
+      layer: its chosen codebook members) and whose input quantizer is
+      `ste_sign`.
+    - STQ masks (`tfbin.stq.MaskedQuantConv2D`) are applied by removing the
+      masked 2D filters (`tfbin.shrink.remove_masked_filters`).
+    - dilated binary convolutions that read one tensor with the same settings
+      are merged into one, whose output channels are sliced apart.
 
     ```python
     import numpy as np
@@ -332,26 +211,4 @@ def strip_pruning(model):
     np.abs(plain.predict(x, verbose=0) - model.predict(x, verbose=0)).max()   # rounding only
     ```
     """
-    folded = set()
-
-    def replace(layer):
-        if _has_latent_kernel(layer):
-            return _strip_latent_kernel(layer)
-        if isinstance(layer, MultiBaseConv2D):
-            batch_norm = _foldable_batch_norm(layer) if len(layer.live_pairs()) > 1 else None
-            if batch_norm is not None:
-                folded.add(id(batch_norm))
-            return _strip_multi_base(layer, batch_norm)
-        if id(layer) in folded:
-            return lambda inputs, **kwargs: inputs
-        return None
-
-    return _remove_masked_filters(graph.rewrite(model, replace))
-
-
-# -- STQ masks: a separate pass ------------------------------------------------
-
-
-def _remove_masked_filters(model):
-    """STQ: masked 2D filters leave the model (`tfbin.shrink`); `model` itself when it has no masks."""
-    return shrink.remove_masked_filters(model)
+    return export.strip(model)

@@ -31,7 +31,9 @@ def add_parser(commands):
     parser.add_argument("--samples", type=positive_int, default=256, help="calibration samples used (default 256)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--allow-float-fallback", action="store_true",
-                        help="accept binary layers that LCE keeps as float convolutions (lce target only)")
+                        help="accept binary layers that LCE runs as float operators (binary depthwise, separable, "
+                        "transposed or 3D convolutions, kernels with zeros); they are listed in the report "
+                        "(lce target only)")
     parser.add_argument("--min-agreement", type=fraction, default=MIN_AGREEMENT,
                         help=f"least argmax agreement (default {MIN_AGREEMENT})")
     parser.add_argument("--max-rel-error", type=positive_float, default=MAX_P90_REL_ERROR,
@@ -57,24 +59,27 @@ def _summary(model, output, conversion, baselines, note):
     from tfbin.convert import report
 
     if hasattr(conversion, "tflite"):
-        binary = (
+        binary = [
             f"binary layers: {conversion.binary_layers} in Keras, {conversion.census.get('LceBconv2d', 0)} LceBconv2d; "
-            f"float fallbacks: {', '.join(name for name, _ in conversion.float_fallbacks) or 'none'}"
-        )
+            f"float fallbacks: {', '.join(name for name, _ in conversion.float_fallbacks) or 'none'}",
+            *(f"  {name} runs as float: {reason}" for name, reason in conversion.float_fallbacks),
+        ]
     else:
         kernels = ", ".join(f"{count} {name}" for name, count in conversion.kernels.items()) or "none"
-        binary = (
+        binary = [
             f"binary layers: {conversion.binary_layers} BinaryConvolution, none as float; "
             f"CPU kernels on one thread: {kernels}"
-        )
+        ]
     lines = [
         f"{model.name} -> {output} ({conversion.size_bytes:,} bytes)",
         report.census_table(conversion.census),
         "",
-        binary,
+        *binary,
         note,
         f"parity: {conversion.parity.describe()}",
     ]
+    if hasattr(conversion, "describe_timings"):
+        lines.append(f"time: {conversion.describe_timings()}")
     for kind, (path, result) in baselines.items():
         lines.append(
             f"{kind} baseline -> {path} ({result.size_bytes:,} bytes; vs float Keras: "
