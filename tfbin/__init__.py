@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 
 # Every public part, loaded on first use (`tfbin.zoo`, `from tfbin import convert`).
 _SUBMODULES = (
+    "batchnorm",
     "callbacks",
     "choices",
     "cli",
@@ -45,7 +46,7 @@ _SUBMODULES = (
     "zoo",
 )
 # The modules whose import registers tfbin's Keras objects.
-_REGISTERING = ("callbacks", "initializers", "layers", "pruning", "quantizers")
+_REGISTERING = ("batchnorm", "callbacks", "initializers", "layers", "pruning", "quantizers")
 
 
 def _started_as_command():

@@ -8,17 +8,53 @@ from tfbin import callbacks, pruning
 prune = callbacks.PruneToBinary(schedule=pruning.PolynomialSchedule(2, 8), frequency="step", update_every=10)
 ```
 """
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
-from tfbin import cost, pruning
+from tfbin import batchnorm, cost, pruning
 from tfbin.layers import MultiBaseConv2D
 from tfbin.registry import register
 from tfbin.validation import check_int, check_one_of
 
-__all__ = ["PruneToBinary"]
+__all__ = ["BUDGETS", "FREQUENCIES", "ORDERS", "PruneToBinary"]
 
 FREQUENCIES = ("epoch", "step")
+# Which live convolutions may go next: any (by importance), or whole
+# activation bases (columns of the M x N mask) first, or whole weight bases first.
+ORDERS = ("any", "activations_first", "weights_first")
+# The schedule's live count holds for every layer, or for the sum over layers.
+BUDGETS = ("layer", "global")
+
+
+def _fully_live(mask):
+    return mask >= 1.0
+
+
+def _candidates(mask, scores, order):
+    """Flat indices that may be pruned next, given the pruning order."""
+    live = _fully_live(mask)
+    if order != "any":
+        axis = 0 if order == "activations_first" else 1  # activation base n is column n
+        groups = np.flatnonzero(live.any(axis=axis))
+        if len(groups) > 1:
+            # The live base whose convolutions matter least goes first, whole.
+            totals = [scores[:, g][live[:, g]].sum() if axis == 0 else scores[g][live[g]].sum() for g in groups]
+            chosen = groups[int(np.argmin(totals))]
+            restricted = np.zeros_like(live)
+            if axis == 0:
+                restricted[:, chosen] = live[:, chosen]
+            else:
+                restricted[chosen] = live[chosen]
+            live = restricted
+    return np.flatnonzero(live.reshape(-1))
+
+
+def _least_important(mask, scores, order):
+    """The flat index of the least important candidate (ties: lowest index, stable)."""
+    candidates = _candidates(mask, scores, order)
+    return int(candidates[np.argsort(scores.reshape(-1)[candidates], kind="stable")[0]])
 
 
 @register
@@ -29,20 +65,36 @@ class PruneToBinary(tf.keras.callbacks.Callback):
     M x N convolutions, pruning from `start_epoch` to `end_epoch` following the
     schedule, fine-tuning of the resulting 1-bit network after `end_epoch`.
     At each pruning event the least important live convolutions of a layer are
-    masked; Taylor importance |c * dL/dc| accumulates in the layer between events.
+    removed; Taylor importance |c * dL/dc| accumulates in the layer.
+
+    BatchNorm statistics: pruning changes what every later BatchNorm sees,
+    and a binary network evaluated with stale moving statistics can be far
+    worse than the network itself. Given `statistics_data` (training inputs),
+    the callback re-estimates them (`tfbin.batchnorm.reestimate_statistics`)
+    at the end of every epoch in which a mask changed, after its last
+    training step and so before validation, and at the end of training.
+    Training itself uses batch statistics, so this changes what is evaluated,
+    never how the network trains. Without `statistics_data` it warns and
+    leaves the moving statistics to Keras.
 
     The masks and importance scores are layer weights, so `ModelCheckpoint` and
-    `BackupAndRestore` save them; the schedule depends only on the epoch and
-    step, so a resumed run prunes like an uninterrupted one.
+    `BackupAndRestore` save them; the schedule, the fading of pruned
+    convolutions and the importance averaging depend only on those weights,
+    the epoch and the step, so a resumed run prunes like an uninterrupted one.
 
     Every epoch it adds to the Keras logs (place it before CSVLogger or
     TensorBoard in the callback list): `pabt_bit_ops`, `pabt_weight_bits` and
     `pabt_activation_bits` (mean live bases per layer), `pabt_live_convolutions`
-    and `pabt_live/<layer>`.
+    and `pabt_live/<layer>`; and, when the logs hold `smoothness_metric`
+    (validation accuracy: pass validation data to `fit`), `pabt_max_drop`:
+    the largest fall of that metric below its value at the end of epoch
+    `start_epoch - 1`, over the epochs of the pruning phase so far (0 before
+    it starts). It needs `start_epoch >= 1`; after a `BackupAndRestore`
+    resume past that epoch the reference is gone and it logs NaN.
 
     Arguments:
         start_epoch: first epoch of the pruning phase (0-based).
-        end_epoch: epoch from which every layer has one live convolution.
+        end_epoch: epoch at whose start the last convolutions are selected.
         schedule: a `tfbin.pruning.PruningSchedule` (which then holds the
             epochs: leave start_epoch and end_epoch out), or "linear" or
             "polynomial" as shortcuts for those schedules over start_epoch
@@ -54,32 +106,76 @@ class PruneToBinary(tf.keras.callbacks.Callback):
         importance: "taylor" (default), "magnitude" or "random" (ablations).
         seed: seed of the "random" importance.
         verbose: 1 prints each pruning event.
+        fade_steps: 0 removes a selected convolution at once; k > 0 scales
+            it down to 0 over k training steps (its mask goes 1 - 1/k, ...,
+            0). A fading convolution still counts as live for the cost and is
+            exported with its current scale.
+        order: "any" (the least important live convolution), or
+            "activations_first" / "weights_first": whole activation (weight)
+            bases go first, the least important base first, until one is
+            left, then the other kind.
+        budget: "layer" (every layer follows the schedule) or "global" (the
+            sum of live convolutions over layers follows it, and the least
+            important convolutions of the whole network go first, scores
+            normalised per layer; each layer keeps at least one).
+        importance_window: None accumulates the Taylor score of a layer
+            since its last pruning event; n > 0 keeps an exponential moving
+            sum over about n steps instead (never reset).
+        statistics_data: training inputs for re-estimating BatchNorm
+            statistics (an array, `(x, y)`, `tfbin.data.Arrays`/`Dataset` or
+            a batched `tf.data.Dataset`; see `tfbin.batchnorm.input_batches`).
+            Never validation or test data. Not serialized by `get_config`.
+        statistics_batches, statistics_batch_size: how much of it to read.
+        smoothness_metric: the logged metric `pabt_max_drop` watches.
 
     ```python
     import tfbin
     from tfbin import callbacks, data, optimizers, pruning, zoo
 
     digits = data.digits_arrays()
+    x, y = digits.x_train[:256], digits.y_train[:256]
     model = zoo.digits_resnet(width=8, conv="mbn", weight_bases=2, activation_bases=2)
-    model.compile(optimizers.bop_optimizer(), "sparse_categorical_crossentropy")
-    prune = callbacks.PruneToBinary(start_epoch=1, end_epoch=2)
-    model.fit(digits.x_train[:256], digits.y_train[:256], epochs=3, callbacks=[prune], verbose=0)
+    model.compile(optimizers.bop_optimizer(), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    prune = callbacks.PruneToBinary(start_epoch=1, end_epoch=2, statistics_data=x, statistics_batches=1)
+    history = model.fit(x, y, epochs=3, validation_data=(x[:64], y[:64]), callbacks=[prune], verbose=0)
     assert [len(layer.live_pairs()) for layer in prune.layers] == [1, 1, 1, 1]
+    history.history["pabt_max_drop"]      # the largest validation accuracy drop so far
     bnn = pruning.strip_pruning(model)    # plain larq QuantConv2D layers, ready to convert
     ```
     """
 
     def __init__(self, start_epoch=None, end_epoch=None, schedule="linear", power=3, frequency="epoch",
-                 update_every=100, importance="taylor", seed=0, verbose=0):
+                 update_every=100, importance="taylor", seed=0, verbose=0, fade_steps=0, order="any",
+                 budget="layer", importance_window=None, statistics_data=None, statistics_batches=8,
+                 statistics_batch_size=256, smoothness_metric="val_accuracy"):
         super().__init__()
         schedule_kwargs = {"power": power} if isinstance(schedule, str) else {}
         self.schedule = pruning.get_schedule(schedule, start_epoch, end_epoch, **schedule_kwargs)
         self.frequency = check_one_of("frequency", frequency, FREQUENCIES)
         self.update_every = check_int("update_every", update_every, minimum=1)
         self.importance = check_one_of("importance", importance, pruning.IMPORTANCE_KINDS)
-        self.seed, self.verbose = seed, verbose
+        self.seed = check_int("seed", seed)
+        self.verbose = check_int("verbose", verbose, minimum=0)
+        self.fade_steps = check_int("fade_steps", fade_steps, minimum=0)
+        self.order = check_one_of("order", order, ORDERS)
+        self.budget = check_one_of("budget", budget, BUDGETS)
+        if importance_window is not None:
+            check_int("importance_window", importance_window, minimum=1)
+            if importance != "taylor":
+                raise ValueError(f"importance_window applies to importance='taylor' only, got {importance!r}")
+        self.importance_window = importance_window
+        self.statistics_data = statistics_data
+        self.statistics_batches = check_int("statistics_batches", statistics_batches, minimum=1)
+        self.statistics_batch_size = check_int("statistics_batch_size", statistics_batch_size, minimum=2)
+        if not isinstance(smoothness_metric, str) or not smoothness_metric:
+            raise ValueError(f"smoothness_metric must be the name of a logged metric, got {smoothness_metric!r}")
+        self.smoothness_metric = smoothness_metric
         self._layers = []
         self._epoch = 0
+        self._changed = False
+        self._reference = None
+        self._max_drop = 0.0
+        self._warned = set()
 
     @property
     def start_epoch(self):
@@ -97,45 +193,76 @@ class PruneToBinary(tf.keras.callbacks.Callback):
             "importance": self.importance,
             "seed": self.seed,
             "verbose": self.verbose,
+            "fade_steps": self.fade_steps,
+            "order": self.order,
+            "budget": self.budget,
+            "importance_window": self.importance_window,
+            "statistics_batches": self.statistics_batches,
+            "statistics_batch_size": self.statistics_batch_size,
+            "smoothness_metric": self.smoothness_metric,
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, statistics_data=None):
+        """The callback of `config`; training data is not serialized, so pass it again."""
         config = dict(config)
         config["schedule"] = tf.keras.utils.deserialize_keras_object(config["schedule"])
-        return cls(**config)
+        return cls(statistics_data=statistics_data, **config)
 
     @property
     def layers(self):
         """The `MultiBaseConv2D` layers being pruned."""
         return list(self._layers)
 
+    def _warn_once(self, key, message):
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(f"PruneToBinary: {message}", stacklevel=3)
+
     def on_train_begin(self, logs=None):
         self._layers = [m for m in self.model.submodules if isinstance(m, MultiBaseConv2D)]
+        self._changed, self._reference, self._max_drop = False, None, 0.0
         if not self._layers:
             raise ValueError(
                 f"PruneToBinary: model {self.model.name!r} has no MultiBaseConv2D layer to prune"
             )
-        if self.frequency == "step" and not self.params.get("steps"):
+        steps = self.params.get("steps")
+        if (self.frequency == "step" or self.fade_steps or self.importance_window) and not steps:
             raise ValueError(
-                "PruneToBinary: frequency='step' needs the number of steps per epoch; "
-                "pass steps_per_epoch to fit (the dataset's size is unknown)"
+                "PruneToBinary: frequency='step', fade_steps and importance_window need the number of "
+                "steps per epoch; pass steps_per_epoch to fit (the dataset's size is unknown)"
             )
         epochs = self.params.get("epochs")
         if epochs is not None and self.end_epoch > epochs:
             raise ValueError(
                 f"PruneToBinary: end_epoch ({self.end_epoch}) is beyond the planned epochs ({epochs})"
             )
+        if self.statistics_data is None:
+            self._warn_once("statistics", "no statistics_data: BatchNorm moving statistics are not "
+                            "re-estimated after pruning, and a pruned binary network evaluated with stale "
+                            "statistics can score far below what it learnt; pass statistics_data=<training inputs>")
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._changed = False
         if self.frequency == "epoch":
             self._prune(time=float(epoch), event=epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
+        if self.fade_steps:
+            self._fade()
+        if self.importance_window:
+            decay = 1.0 - 1.0 / self.importance_window
+            for layer in self._layers:
+                layer.importance.assign(layer.importance * decay)
         if self.frequency == "step" and batch % self.update_every == 0:
             steps = self.params["steps"]
             self._prune(time=self._epoch + batch / steps, event=self._epoch * steps + batch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps")
+        if self._changed and steps and batch == steps - 1:
+            self._reestimate()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -148,23 +275,108 @@ class PruneToBinary(tf.keras.callbacks.Callback):
         logs["pabt_live_convolutions"] = float(sum(c.live_convolutions for c in mbn_costs))
         for c in mbn_costs:
             logs[f"pabt_live/{c.name}"] = float(c.live_convolutions)
+        self._log_smoothness(epoch, logs)
+
+    def _log_smoothness(self, epoch, logs):
+        value = logs.get(self.smoothness_metric)
+        if value is None:
+            self._warn_once("metric", f"{self.smoothness_metric!r} is not in the logs, so pabt_max_drop is not "
+                            "logged; pass validation data to fit")
+            return
+        if epoch == self.start_epoch - 1:
+            self._reference = float(value)
+        in_phase = epoch >= self.start_epoch and (epoch <= self.end_epoch or self._changed)
+        if in_phase:
+            if self._reference is None:
+                self._warn_once("reference", "the value of the metric before pruning started is unknown "
+                                "(start_epoch 0, or a resumed run): pabt_max_drop is NaN")
+                self._max_drop = float("nan")
+            else:
+                self._max_drop = max(self._max_drop, self._reference - float(value))
+        logs["pabt_max_drop"] = self._max_drop
 
     def on_train_end(self, logs=None):
         # With end_epoch equal to the planned epochs there is no epoch at which
-        # the last pruning step would run: finish it here.
+        # the last pruning step would run: finish it here, fading ones included.
         if self._epoch + 1 >= self.end_epoch:
             self._prune(time=float(self.end_epoch), event=self.end_epoch)
+            for layer in self._layers:
+                mask = tf.keras.backend.get_value(layer.mask)
+                if np.any((mask > 0) & (mask < 1)):
+                    layer.mask.assign(np.where(mask < 1, 0.0, mask).astype(np.float32))
+                    self._changed = True
+        self._reestimate()
+
+    def _reestimate(self):
+        if self.statistics_data is None:
+            return
+        batchnorm.reestimate_statistics(self.model, self.statistics_data, self.statistics_batches,
+                                        self.statistics_batch_size, seed=self.seed)
+
+    def _fade(self):
+        k = self.fade_steps
+        for layer in self._layers:
+            mask = tf.keras.backend.get_value(layer.mask)
+            fading = (mask > 0) & (mask < 1)
+            if fading.any():
+                # Masks stay exact multiples of 1/k, so the fade is the same after a resume.
+                levels = np.round(mask * k)
+                layer.mask.assign(np.where(fading, np.maximum(levels - 1, 0) / k, mask).astype(np.float32))
+                self._changed = True
 
     def _prune(self, time, event):
-        for index, layer in enumerate(self._layers):
-            target = self.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
-            if target >= len(layer.live_pairs()):
+        masks = [tf.keras.backend.get_value(layer.mask) for layer in self._layers]
+        targets = [self.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
+                   for layer in self._layers]
+        committed = [int(_fully_live(mask).sum()) for mask in masks]
+        if self.budget == "layer":
+            excess = [max(0, c - t) for c, t in zip(committed, targets)]
+        else:
+            excess = self._global_excess(masks, committed, sum(targets), event)
+        for index, (layer, mask, count) in enumerate(zip(self._layers, masks, excess)):
+            if not count:
                 continue
-            scores = pruning.importance_scores(layer, self.importance, self.seed, event, index)
-            pruned = pruning.prune_to(layer, target, scores)
-            if pruned:
+            scores = np.asarray(pruning.importance_scores(layer, self.importance, self.seed, event, index),
+                                np.float64)
+            for _ in range(count):
+                flat = mask.reshape(-1).copy()
+                flat[_least_important(mask, scores, self.order)] = (
+                    (self.fade_steps - 1) / self.fade_steps if self.fade_steps else 0.0
+                )
+                mask = flat.reshape(mask.shape)
+            layer.mask.assign(mask.astype(np.float32))
+            self._changed = True
+            if self.importance == "taylor" and self.importance_window is None:
                 # Taylor importance is accumulated between this layer's pruning events.
                 layer.importance.assign(tf.zeros_like(layer.importance))
-                if self.verbose:
-                    print(f"PruneToBinary: {layer.name}: pruned {pruned}, {target} live "
-                          f"convolution(s) (epoch {time:.2f})")
+            if self.verbose:
+                print(f"PruneToBinary: {layer.name}: pruned {count}, {int(_fully_live(mask).sum())} live "
+                      f"convolution(s) (epoch {time:.2f})")
+
+    def _global_excess(self, masks, committed, target, event):
+        """How many convolutions each layer loses so that the network's total meets `target`."""
+        total = sum(committed)
+        excess = [0] * len(masks)
+        if total <= target:
+            return excess
+        masks = [mask.copy() for mask in masks]
+        normalised = []
+        for index, (layer, mask) in enumerate(zip(self._layers, masks)):
+            scores = np.asarray(pruning.importance_scores(layer, self.importance, self.seed, event, index),
+                                np.float64)
+            live_sum = scores[_fully_live(mask)].sum()
+            normalised.append(scores / live_sum if live_sum > 0 else scores)
+        for _ in range(total - target):
+            best = None
+            for index, (mask, scores) in enumerate(zip(masks, normalised)):
+                if int(_fully_live(mask).sum()) <= 1:
+                    continue
+                flat = _least_important(mask, scores, self.order)
+                if best is None or scores.reshape(-1)[flat] < best[0]:
+                    best = (scores.reshape(-1)[flat], index, flat)
+            if best is None:
+                break
+            _, index, flat = best
+            masks[index].reshape(-1)[flat] = 0.0
+            excess[index] += 1
+        return excess

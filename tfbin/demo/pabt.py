@@ -20,7 +20,7 @@ pabt.phases(12)   # the pruning phase of a 12-epoch run
 from tfbin import callbacks, training
 from tfbin.zoo import digits_resnet
 
-__all__ = ["ROWS", "phases", "train_row"]
+__all__ = ["ROWS", "phases", "prune_callback", "train_row"]
 
 ROWS = ("bnn", "larq_quantconv", "mbn_3x3", "pabt_3x3_to_1x1")
 
@@ -30,6 +30,13 @@ def phases(epochs):
     start = int(round(0.15 * epochs))
     end = min(max(start + 1, int(round(0.6 * epochs))), epochs)
     return {"start_epoch": start, "end_epoch": end, "label": "PaBT pruning"}
+
+
+def prune_callback(epochs, statistics_data, seed=0):
+    """PruneToBinary over `phases(epochs)` with its defaults, re-estimating statistics on `statistics_data`."""
+    phase = phases(epochs)
+    return callbacks.PruneToBinary(phase["start_epoch"], phase["end_epoch"], seed=seed,
+                                   statistics_data=statistics_data)
 
 
 def _model(name, dataset, width):
@@ -46,9 +53,6 @@ def train_row(name, dataset, epochs, width, verbose):
     model = _model(name, dataset, width)
     extra = []
     if name == "pabt_3x3_to_1x1":
-        phase = phases(epochs)
-        # Pruning a little at every step keeps BatchNorm statistics in step with the network.
-        extra = [callbacks.PruneToBinary(phase["start_epoch"], phase["end_epoch"], frequency="step",
-                                         update_every=1)]
+        extra = [prune_callback(epochs, dataset.train)]
     history = training.train(model, dataset, epochs, callbacks=extra, verbose=verbose)
     return model, history.history
