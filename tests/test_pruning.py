@@ -436,3 +436,39 @@ def test_strip_pruning_gives_a_plain_bnn_with_the_same_outputs_and_cost(digits):
     result = convert.convert(model, calibration_data=x_test)
     assert result.census["LceBconv2d"] == len(binary)
     assert result.census.get("CONV_2D", 0) == 2  # the float stem and downsample shortcut only
+
+
+def test_for_epochs_places_the_default_phase_in_the_run():
+    default = callbacks.PruneToBinary.for_epochs(30)
+    assert (default.start_epoch, default.end_epoch) == (3, 12)
+    # The settings chosen on the validation split: prune at every step, no fading, per-layer budget.
+    assert (default.frequency, default.update_every, default.fade_steps, default.order, default.budget) \
+        == ("step", 1, 0, "any", "layer")
+    short = callbacks.PruneToBinary.for_epochs(3, frequency="epoch")
+    assert (short.start_epoch, short.end_epoch, short.frequency) == (1, 2, "epoch")
+    custom = callbacks.PruneToBinary.for_epochs(20, start=0.25, end=0.5)
+    assert (custom.start_epoch, custom.end_epoch) == (5, 10)
+    with pytest.raises(ValueError, match="epochs"):
+        callbacks.PruneToBinary.for_epochs(1)
+    with pytest.raises(ValueError, match="start"):
+        callbacks.PruneToBinary.for_epochs(10, start=0.5, end=0.5)
+    with pytest.raises(ValueError, match="end"):
+        callbacks.PruneToBinary.for_epochs(10, end=1.5)
+
+
+def test_train_gives_its_training_split_to_the_pruning_callback(digits):
+    x, y, x_test = digits
+    subset = data.Arrays(x, y, x_test, y[:128], 10)
+    model = mbn_model(m=2, n=2)
+    prune = callbacks.PruneToBinary(1, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "no statistics_data" warning
+        tfbin.training.train(model, subset, epochs=2, callbacks=[prune], verbose=0)
+    assert prune.statistics_data is subset
+    plain = mbn_model(m=1, n=1)
+    tfbin.training.train(plain, subset, epochs=1, verbose=0)
+    norms = [layer for layer in plain.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    final = [layer.moving_mean.numpy().copy() for layer in norms]
+    batchnorm.reestimate_statistics(plain, x)  # what train's default re-estimation gives
+    for layer, mean in zip(norms, final):
+        np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-5, atol=1e-6)

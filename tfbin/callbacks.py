@@ -16,9 +16,9 @@ import tensorflow as tf
 from tfbin import batchnorm, cost, pruning
 from tfbin.layers import MultiBaseConv2D
 from tfbin.registry import register
-from tfbin.validation import check_int, check_one_of
+from tfbin.validation import check_fraction, check_int, check_one_of
 
-__all__ = ["BUDGETS", "FREQUENCIES", "ORDERS", "PruneToBinary"]
+__all__ = ["BUDGETS", "DEFAULT_PHASE", "FREQUENCIES", "ORDERS", "PruneToBinary"]
 
 FREQUENCIES = ("epoch", "step")
 # Which live convolutions may go next: any (by importance), or whole
@@ -26,6 +26,8 @@ FREQUENCIES = ("epoch", "step")
 ORDERS = ("any", "activations_first", "weights_first")
 # The schedule's live count holds for every layer, or for the sum over layers.
 BUDGETS = ("layer", "global")
+# The pruning phase of `PruneToBinary.for_epochs`, as fractions of the run.
+DEFAULT_PHASE = (0.1, 0.4)
 
 
 def _fully_live(mask):
@@ -71,11 +73,12 @@ class PruneToBinary(tf.keras.callbacks.Callback):
     and a binary network evaluated with stale moving statistics can be far
     worse than the network itself. Given `statistics_data` (training inputs),
     the callback re-estimates them (`tfbin.batchnorm.reestimate_statistics`)
-    at the end of every epoch in which a mask changed, after its last
-    training step and so before validation, and at the end of training.
+    at the end of every epoch, after its last training step and so before
+    validation, and at the end of training, after the last pruning.
     Training itself uses batch statistics, so this changes what is evaluated,
     never how the network trains. Without `statistics_data` it warns and
-    leaves the moving statistics to Keras.
+    leaves the moving statistics to Keras (`tfbin.training.train` gives it
+    the training split).
 
     The masks and importance scores are layer weights, so `ModelCheckpoint` and
     `BackupAndRestore` save them; the schedule, the fading of pruned
@@ -177,6 +180,28 @@ class PruneToBinary(tf.keras.callbacks.Callback):
         self._max_drop = 0.0
         self._warned = set()
 
+    @classmethod
+    def for_epochs(cls, epochs, start=DEFAULT_PHASE[0], end=DEFAULT_PHASE[1], **kwargs):
+        """The callback for a run of `epochs`, pruning from `start` to `end` (fractions of the run).
+
+        The default phase is the one measured best on digits
+        (benchmarks/pabt_digits.py): a short warm-up, pruning until 40% of the
+        run, then a long fine-tuning of the 1-bit network, pruning at every
+        training step (`frequency="step"`, `update_every=1`) as measured
+        there. The start is at least epoch 1, so that `pabt_max_drop` has a
+        reference. Other arguments go to `PruneToBinary` and override these.
+        """
+        epochs = check_int("epochs", epochs, minimum=2)
+        check_fraction("start", start)
+        check_fraction("end", end, include_zero=False, include_one=True)
+        if start >= end:
+            raise ValueError(f"start ({start}) must be smaller than end ({end})")
+        first = max(1, int(round(start * epochs)))
+        last = min(epochs, max(first + 1, int(round(end * epochs))))
+        kwargs.setdefault("frequency", "step")
+        kwargs.setdefault("update_every", 1)
+        return cls(first, last, **kwargs)
+
     @property
     def start_epoch(self):
         return self.schedule.start_epoch
@@ -261,7 +286,7 @@ class PruneToBinary(tf.keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         steps = self.params.get("steps")
-        if self._changed and steps and batch == steps - 1:
+        if steps and batch == steps - 1:
             self._reestimate()
 
     def on_epoch_end(self, epoch, logs=None):

@@ -10,7 +10,11 @@ Rows (all the same residual architecture, same epochs, Bop + Adam):
 - `mbn_3x3`: multi-base network, 3 weight x 3 activation bases, unpruned;
 - `pabt_3x3_to_1x1`: the same 3/3 network pruned by `PruneToBinary` during
   training (warm-up, pruning, fine-tuning) down to one binary convolution per
-  layer: the same cost as `bnn`.
+  layer: the same cost as `bnn`. Its report row adds `pabt_max_drop`, the
+  largest fall of test accuracy during pruning below its value before it.
+
+Every row re-estimates its BatchNorm statistics on the training split at the
+end of each epoch and of training (`tfbin.training.train`'s default).
 
 ```python
 from tfbin.demo import pabt
@@ -20,23 +24,28 @@ pabt.phases(12)   # the pruning phase of a 12-epoch run
 from tfbin import callbacks, training
 from tfbin.zoo import digits_resnet
 
-__all__ = ["ROWS", "phases", "prune_callback", "train_row"]
+__all__ = ["ROWS", "phases", "prune_callback", "row_extras", "train_row"]
 
 ROWS = ("bnn", "larq_quantconv", "mbn_3x3", "pabt_3x3_to_1x1")
 
 
 def phases(epochs):
-    """PaBT's pruning phase: ~15% warm-up, prune until ~60% of the run, fine-tune the rest."""
-    start = int(round(0.15 * epochs))
-    end = min(max(start + 1, int(round(0.6 * epochs))), epochs)
-    return {"start_epoch": start, "end_epoch": end, "label": "PaBT pruning"}
+    """PaBT's pruning phase: `PruneToBinary.for_epochs`' default (short warm-up, long fine-tuning)."""
+    prune = prune_callback(epochs, statistics_data=None)
+    return {"start_epoch": prune.start_epoch, "end_epoch": prune.end_epoch, "label": "PaBT pruning"}
 
 
 def prune_callback(epochs, statistics_data, seed=0):
-    """PruneToBinary over `phases(epochs)` with its defaults, re-estimating statistics on `statistics_data`."""
-    phase = phases(epochs)
-    return callbacks.PruneToBinary(phase["start_epoch"], phase["end_epoch"], seed=seed,
-                                   statistics_data=statistics_data)
+    """`PruneToBinary.for_epochs(epochs)` with its defaults, re-estimating statistics on `statistics_data`."""
+    return callbacks.PruneToBinary.for_epochs(epochs, seed=seed, statistics_data=statistics_data)
+
+
+def row_extras(name, model):
+    """The PaBT row's smoothness: its largest test accuracy drop during pruning (`pabt_max_drop`)."""
+    history = model.history.history if model.history is not None else {}
+    if "pabt_max_drop" not in history:
+        return {}
+    return {"pabt_max_drop": float(history["pabt_max_drop"][-1])}
 
 
 def _model(name, dataset, width):
@@ -55,4 +64,6 @@ def train_row(name, dataset, epochs, width, verbose):
     if name == "pabt_3x3_to_1x1":
         extra = [prune_callback(epochs, dataset.train)]
     history = training.train(model, dataset, epochs, callbacks=extra, verbose=verbose)
+    if verbose and "pabt_max_drop" in history.history:
+        print(f"{name}: largest test accuracy drop during pruning: {100 * history.history['pabt_max_drop'][-1]:.1f} pp")
     return model, history.history
