@@ -472,3 +472,19 @@ def test_train_gives_its_training_split_to_the_pruning_callback(digits):
     batchnorm.reestimate_statistics(plain, x)  # what train's default re-estimation gives
     for layer, mean in zip(norms, final):
         np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-5, atol=1e-6)
+
+
+def test_demo_pabt_row_uses_the_default_phase_and_reports_its_smoothness():
+    from types import SimpleNamespace
+
+    from tfbin.demo import pabt as pabt_demo
+
+    prune = pabt_demo.prune_callback(12, statistics_data=None)
+    default = callbacks.PruneToBinary.for_epochs(12)
+    assert (prune.start_epoch, prune.end_epoch, prune.frequency, prune.update_every) \
+        == (default.start_epoch, default.end_epoch, "step", 1) == (1, 5, "step", 1)
+    assert pabt_demo.phases(12)["start_epoch"] == 1 and pabt_demo.phases(12)["end_epoch"] == 5
+    pruned = SimpleNamespace(history=SimpleNamespace(history={"pabt_max_drop": [0.0, 0.01, 0.025]}))
+    assert pabt_demo.row_extras("pabt_3x3_to_1x1", pruned) == {"pabt_max_drop": 0.025}
+    assert pabt_demo.row_extras("bnn", SimpleNamespace(history=SimpleNamespace(history={"loss": [1.0]}))) == {}
+    assert pabt_demo.row_extras("bnn", SimpleNamespace(history=None)) == {}
