@@ -271,15 +271,30 @@ def test_importance_window_keeps_an_exponential_sum():
 def test_smoothness_is_the_largest_drop_below_the_value_before_pruning():
     model = mbn_model()
     prune = _attached(model, epochs=7, start_epoch=2, end_epoch=4)
-    logged = []
+    logged, falls = [], []
     for epoch, accuracy in enumerate([0.5, 0.9, 0.8, 0.85, 0.7, 0.6, 0.95]):
         prune.on_epoch_begin(epoch)
         logs = {"val_accuracy": accuracy}
         prune.on_epoch_end(epoch, logs)
         logged.append(logs["pabt_max_drop"])
+        falls.append(logs["pabt_max_fall"])
     # Reference 0.9 (end of epoch 1); the phase is epochs 2..4 (the last pruning is at the start of 4);
     # the fall to 0.6 at epoch 5, in fine-tuning, is not pruning's.
     np.testing.assert_allclose(logged, [0, 0, 0.1, 0.1, 0.2, 0.2, 0.2])
+    np.testing.assert_allclose(falls, logged)  # the reference stayed the best value
+
+
+def test_smoothness_also_measures_a_fall_after_a_climb_during_pruning():
+    model = mbn_model()
+    prune = _attached(model, epochs=6, start_epoch=1, end_epoch=4)
+    logged = []
+    for epoch, accuracy in enumerate([0.7, 0.9, 0.95, 0.88, 0.93, 0.5]):
+        prune.on_epoch_begin(epoch)
+        logs = {"val_accuracy": accuracy}
+        prune.on_epoch_end(epoch, logs)
+        logged.append((logs["pabt_max_drop"], logs["pabt_max_fall"]))
+    # Never below the reference 0.7, but 0.95 -> 0.88 during pruning is a fall of 0.07.
+    np.testing.assert_allclose(logged, [(0, 0), (0, 0), (0, 0), (0, 0.07), (0, 0.07), (0, 0.07)], atol=1e-9)
 
 
 def test_smoothness_needs_the_metric_and_a_reference():
@@ -293,7 +308,7 @@ def test_smoothness_needs_the_metric_and_a_reference():
     logs = {"val_accuracy": 0.5}
     with pytest.warns(UserWarning, match="before pruning started is unknown"):
         prune.on_epoch_end(0, logs)
-    assert np.isnan(logs["pabt_max_drop"])
+    assert np.isnan(logs["pabt_max_drop"]) and np.isnan(logs["pabt_max_fall"])
 
 
 # -- training -----------------------------------------------------------------
@@ -484,7 +499,8 @@ def test_demo_pabt_row_uses_the_default_phase_and_reports_its_smoothness():
     assert (prune.start_epoch, prune.end_epoch, prune.frequency, prune.update_every) \
         == (default.start_epoch, default.end_epoch, "step", 1) == (1, 5, "step", 1)
     assert pabt_demo.phases(12)["start_epoch"] == 1 and pabt_demo.phases(12)["end_epoch"] == 5
-    pruned = SimpleNamespace(history=SimpleNamespace(history={"pabt_max_drop": [0.0, 0.01, 0.025]}))
-    assert pabt_demo.row_extras("pabt_3x3_to_1x1", pruned) == {"pabt_max_drop": 0.025}
+    pruned = SimpleNamespace(history=SimpleNamespace(history={"pabt_max_drop": [0.0, 0.01, 0.025],
+                                                              "pabt_max_fall": [0.0, 0.03, 0.04]}))
+    assert pabt_demo.row_extras("pabt_3x3_to_1x1", pruned) == {"pabt_max_drop": 0.025, "pabt_max_fall": 0.04}
     assert pabt_demo.row_extras("bnn", SimpleNamespace(history=SimpleNamespace(history={"loss": [1.0]}))) == {}
     assert pabt_demo.row_extras("bnn", SimpleNamespace(history=None)) == {}

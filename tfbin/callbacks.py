@@ -92,8 +92,12 @@ class PruneToBinary(tf.keras.callbacks.Callback):
     (validation accuracy: pass validation data to `fit`), `pabt_max_drop`:
     the largest fall of that metric below its value at the end of epoch
     `start_epoch - 1`, over the epochs of the pruning phase so far (0 before
-    it starts). It needs `start_epoch >= 1`; after a `BackupAndRestore`
-    resume past that epoch the reference is gone and it logs NaN.
+    it starts), and `pabt_max_fall`: the largest fall of it below its best
+    value since that reference, over the same epochs (a curve that first
+    climbs during pruning and then drops shows it there, not in
+    `pabt_max_drop`). They need `start_epoch >= 1`; after a
+    `BackupAndRestore` resume past that epoch the reference is gone and they
+    log NaN.
 
     Arguments:
         start_epoch: first epoch of the pruning phase (0-based).
@@ -178,6 +182,8 @@ class PruneToBinary(tf.keras.callbacks.Callback):
         self._changed = False
         self._reference = None
         self._max_drop = 0.0
+        self._peak = None
+        self._max_fall = 0.0
         self._warned = set()
 
     @classmethod
@@ -247,6 +253,7 @@ class PruneToBinary(tf.keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._layers = [m for m in self.model.submodules if isinstance(m, MultiBaseConv2D)]
         self._changed, self._reference, self._max_drop = False, None, 0.0
+        self._peak, self._max_fall = None, 0.0
         if not self._layers:
             raise ValueError(
                 f"PruneToBinary: model {self.model.name!r} has no MultiBaseConv2D layer to prune"
@@ -309,16 +316,19 @@ class PruneToBinary(tf.keras.callbacks.Callback):
                             "logged; pass validation data to fit")
             return
         if epoch == self.start_epoch - 1:
-            self._reference = float(value)
+            self._reference = self._peak = float(value)
         in_phase = epoch >= self.start_epoch and (epoch <= self.end_epoch or self._changed)
         if in_phase:
             if self._reference is None:
                 self._warn_once("reference", "the value of the metric before pruning started is unknown "
                                 "(start_epoch 0, or a resumed run): pabt_max_drop is NaN")
-                self._max_drop = float("nan")
+                self._max_drop = self._max_fall = float("nan")
             else:
                 self._max_drop = max(self._max_drop, self._reference - float(value))
+                self._peak = max(self._peak, float(value))
+                self._max_fall = max(self._max_fall, self._peak - float(value))
         logs["pabt_max_drop"] = self._max_drop
+        logs["pabt_max_fall"] = self._max_fall
 
     def on_train_end(self, logs=None):
         # With end_epoch equal to the planned epochs there is no epoch at which
