@@ -32,6 +32,7 @@ The table is printed and written to --out; every run's record (settings,
 accuracies, evaluation curve, command) goes to --runs as JSON.
 """
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -146,6 +147,24 @@ def run(row, width, epochs, float_epochs, split, seed):
     }
 
 
+def max_fall(record):
+    """The largest fall of the evaluation curve below its best value since the epoch before pruning, during pruning.
+
+    What PruneToBinary logs as `pabt_max_fall`, computed from the saved curve
+    (records made before that figure was logged have only `pabt_max_drop`).
+    """
+    if not record["row"].startswith("pabt"):
+        return None
+    row = record["row"][:-len("+float")] if record["row"].endswith("+float") else record["row"]
+    prune = prune_callback(row, record["epochs"] - record["float_epochs"], None, 0)
+    curve = record["val_curve"]
+    peak, fall = curve[prune.start_epoch - 1], 0.0
+    for value in curve[prune.start_epoch:prune.end_epoch + 1]:
+        peak = max(peak, value)
+        fall = max(fall, peak - value)
+    return fall
+
+
 def stats(values):
     values = [v for v in values if v is not None]
     return (float(np.mean(values)), float(np.std(values))) if values else (float("nan"), float("nan"))
@@ -158,9 +177,9 @@ def table(records, args):
         + f", digits_resnet, {args.epochs} total epochs per row, Bop + Adam, linear eta/phi decay to 1%,"
         f" seeds {args.seeds}; +float: {args.float_epochs} of those epochs train the float twin",
         "",
-        "| width | model | acc. (keras) | acc. (re-est.) mean ± std | min | max drop in pruning | per seed (re-est.) "
-        "| bit-OPs |",
-        "|---|---|---|---|---|---|---|---|",
+        "| width | model | acc. (keras) | acc. (re-est.) mean ± std | min | max drop in pruning "
+        "| max fall in pruning | per seed (re-est.) | bit-OPs |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for (width, name), group in records.items():
         keras_mean, _ = stats([r["accuracy_keras"] for r in group])
@@ -168,10 +187,32 @@ def table(records, args):
         drops = [r["max_drop"] for r in group]
         drop = "" if all(d is None for d in drops) else "{:.3f} (worst {:.3f})".format(
             stats(drops)[0], max(d for d in drops if d is not None))
+        falls = [max_fall(r) for r in group]
+        fall = "" if all(f is None for f in falls) else "{:.3f} (worst {:.3f})".format(stats(falls)[0], max(falls))
         per_seed = ", ".join(f"{r['accuracy']:.3f}" for r in group)
         lines.append(f"| {width} | {name} | {keras_mean:.4f} | {mean:.4f} ± {std:.4f} | "
-                     f"{min(r['accuracy'] for r in group):.3f} | {drop} | {per_seed} | {group[0]['bit_ops']:,} |")
+                     f"{min(r['accuracy'] for r in group):.3f} | {drop} | {fall} | {per_seed} | "
+                     f"{group[0]['bit_ops']:,} |")
     return "\n".join(lines) + "\n"
+
+
+def table_from(args):
+    """The table of saved records (several files, e.g. one per width, merged), with the commands that made them."""
+    records, commands = {}, []
+    for path in args.table_from:
+        with open(path) as f:
+            for record in json.load(f):
+                records.setdefault((record["width"], record["row"]), []).append(record)
+                if record["command"] not in commands:
+                    commands.append(record["command"])
+    first = next(iter(records.values()))[0]
+    args.split, args.epochs = first["split"], first["epochs"]
+    args.seeds = sorted({r["seed"] for group in records.values() for r in group})
+    args.float_epochs = max(r["float_epochs"] for group in records.values() for r in group)
+    records = dict(sorted(records.items(), key=lambda item: item[0][0]))  # by width, rows in run order
+    print_and_save(table(records, args) + "\nCommands:\n\n" + "\n".join(f"    {c}" for c in commands) + "\n",
+                   args.out or os.path.join(RESULTS, f"pabt_digits_{args.split}.md"))
+    return 0
 
 
 def main(argv=None):
@@ -189,7 +230,11 @@ def main(argv=None):
                         help=f"{', '.join(rows)} or pabt:NAME with NAME in {', '.join(VARIANTS)}")
     parser.add_argument("--out", default=None, help="the table (default results/pabt_digits_<split>.md)")
     parser.add_argument("--runs", default=None, help="the records as JSON (default: --out with .json)")
+    parser.add_argument("--table-from", nargs="+", default=None, metavar="RUNS_JSON",
+                        help="train nothing: print and save (--out) the table of these saved records")
     args = parser.parse_args(argv)
+    if args.table_from:
+        return table_from(args)
     for row in args.rows:
         if row not in rows and not (row.startswith("pabt:") and row.split(":", 1)[1] in VARIANTS):
             parser.error(f"--rows: unknown row {row!r}")
