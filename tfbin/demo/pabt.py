@@ -37,7 +37,14 @@ def phases(epochs):
 
 
 def prune_callback(epochs, statistics_data, seed=0):
-    """`PruneToBinary.for_epochs(epochs)` with its defaults, re-estimating statistics on `statistics_data`."""
+    """`PruneToBinary.for_epochs(epochs)` with its defaults, re-estimating statistics on `statistics_data`.
+
+    A one-epoch run has no room for warm-up: it prunes during its only epoch
+    (and has no smoothness reference).
+    """
+    if epochs < 2:
+        return callbacks.PruneToBinary(0, 1, frequency="step", update_every=1, seed=seed,
+                                       statistics_data=statistics_data)
     return callbacks.PruneToBinary.for_epochs(epochs, seed=seed, statistics_data=statistics_data)
 
 
