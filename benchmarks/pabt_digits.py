@@ -1,106 +1,274 @@
-"""PaBT vs directly trained BNNs vs the unpruned MBN 3/3 on digits, over seeds.
+"""PaBT against directly trained BNNs and the unpruned MBN 3/3 on digits, over seeds.
 
-Each row trains the digits residual net (`tfbin.zoo.digits_resnet`) for the
-same number of epochs with Bop + Adam:
+Every row trains `tfbin.zoo.digits_resnet` for the same total number of epochs
+(`--epochs`) with Bop + Adam and linear eta/phi decay; a row with float
+initialisation (`+float`) spends `--float-epochs` of them training the float
+twin (`tfbin.transfer.pretrain_float`) and the rest training the binary net.
 
-- bnn_larq:   larq QuantConv2D BNN (sign activations, no scales);
-- bnn_1x1:    MultiBaseConv2D with M = N = 1 trained directly: the same
-              architecture as the PaBT result (learned threshold and scales);
-- mbn_2x2, mbn_3x3: MultiBaseConv2D 2/2 and 3/3, not pruned;
-- pabt_*:     MultiBaseConv2D 3/3 pruned by PruneToBinary to 1/1 with the
-              given importance (taylor, and magnitude / random ablations).
+Rows:
 
-    python benchmarks/pabt_digits.py --width 8 --epochs 30 --seeds 0 1 2
+- bnn_1x1:   MultiBaseConv2D M = N = 1 trained directly: the architecture PaBT ends in;
+- mbn_3x3:   MultiBaseConv2D 3/3, not pruned (9x the bit-OPs);
+- pabt_old:  3/3 pruned to 1/1 by PruneToBinary as the benchmark ran it before
+             BatchNorm re-estimation existed (linear, every step, t_start/t_end at
+             1/6 and 2/3 of the run, statistics left to Keras);
+- pabt_new:  3/3 pruned to 1/1 with PruneToBinary's defaults (`tfbin.demo.pabt.prune_callback`);
+- pabt:NAME: a variant of VARIANTS (the settings tried to choose the defaults).
 
-Prints and saves a Markdown table (mean and std of test accuracy over seeds,
-bit-OPs of the final model).
+Each row reports accuracy twice: with the moving statistics Keras left
+("keras") and after `tfbin.batchnorm.reestimate_statistics` on training data
+("re-est."); PruneToBinary with statistics data re-estimates by itself, so its
+two columns agree. PaBT rows also report `pabt_max_drop`, the largest fall of
+the evaluation accuracy during pruning below its value before pruning.
+
+`--split validation` holds out a stratified quarter of the training split and
+evaluates on it: settings are chosen there. `--split test` trains on the whole
+training split and evaluates on the test split, once, with the chosen settings.
+
+    python benchmarks/pabt_digits.py --split test --widths 8 16 --seeds 0 1 2 3 4
+    python benchmarks/pabt_digits.py --split validation --widths 8 --rows pabt:fade20 pabt:global
+
+The table is printed and written to --out; every run's record (settings,
+accuracies, evaluation curve, command) goes to --runs as JSON.
 """
 import argparse
+import json
 import os
+import shlex
 import sys
 import time
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 import tfbin  # noqa: F401  (before TensorFlow)
 from common import print_and_save
 import tensorflow as tf  # noqa: E402
 
-from tfbin import callbacks, cost, data, training, transfer, zoo
+from tfbin import batchnorm, callbacks, cost, data, training, transfer, zoo
+from tfbin.files import write_json, write_text
+from tfbin.demo import pabt as pabt_demo
 
-ROWS = ("bnn_larq", "bnn_1x1", "mbn_2x2", "mbn_3x3", "pabt_taylor", "pabt_magnitude", "pabt_random")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+# PruneToBinary settings tried on the validation split. Each names the
+# callback's keyword arguments (with statistics data unless "statistics":
+# False) and the pruning phase as fractions of the binary training epochs.
+OLD = dict(start=1 / 6, end=2 / 3, frequency="step", update_every=1, statistics=False)
+VARIANTS = {
+    "old": OLD,
+    "old+bn": {**OLD, "statistics": True},
+    "fade20": {**OLD, "statistics": True, "fade_steps": 20},
+    "fade60": {**OLD, "statistics": True, "fade_steps": 60},
+    "activations_first": {**OLD, "statistics": True, "order": "activations_first"},
+    "weights_first": {**OLD, "statistics": True, "order": "weights_first"},
+    "global": {**OLD, "statistics": True, "budget": "global"},
+    "window20": {**OLD, "statistics": True, "importance_window": 20},
+    "window100": {**OLD, "statistics": True, "importance_window": 100},
+    "epochwise": {**OLD, "statistics": True, "frequency": "epoch"},
+    "polynomial": {**OLD, "statistics": True, "schedule": "polynomial"},
+    "phase_0.05_0.3": {**OLD, "statistics": True, "start": 0.05, "end": 0.3},
+    "phase_0.1_0.3": {**OLD, "statistics": True, "start": 0.1, "end": 0.3},
+    "phase_0.1_0.4": {**OLD, "statistics": True, "start": 0.1, "end": 0.4},
+    "phase_0.1_0.5": {**OLD, "statistics": True, "start": 0.1, "end": 0.5},
+    "phase_0.15_0.6": {**OLD, "statistics": True, "start": 0.15, "end": 0.6},
+    "phase_0.2_0.8": {**OLD, "statistics": True, "start": 0.2, "end": 0.8},
+    "phase_0.3_0.9": {**OLD, "statistics": True, "start": 0.3, "end": 0.9},
+}
+# The same factors again over the pruning phase that won above.
+EARLY = {**OLD, "statistics": True, "start": 0.1, "end": 0.4}
+VARIANTS.update({
+    "early+fade20": {**EARLY, "fade_steps": 20},
+    "early+global": {**EARLY, "budget": "global"},
+    "early+activations_first": {**EARLY, "order": "activations_first"},
+    "early+weights_first": {**EARLY, "order": "weights_first"},
+    "early+epochwise": {**EARLY, "frequency": "epoch"},
+    "early+window20": {**EARLY, "importance_window": 20},
+    "early+polynomial": {**EARLY, "schedule": "polynomial"},
+})
+DIRECT = {"bnn_1x1": (1, 1), "mbn_3x3": (3, 3)}
 
 
-def run_row(row, arrays, args, seed):
-    kwargs, extra = {}, []
-    conv = "bnn" if row == "bnn_larq" else "mbn"
-    if row == "bnn_1x1":
-        kwargs = dict(weight_bases=1, activation_bases=1)
-    elif row == "mbn_2x2":
-        kwargs = dict(weight_bases=2, activation_bases=2)
-    elif row != "bnn_larq":
-        kwargs = dict(weight_bases=3, activation_bases=3)
-    if row.startswith("pabt"):
-        extra = [callbacks.PruneToBinary(args.start, args.end, schedule=args.schedule,
-                                         frequency=args.frequency, update_every=1,
-                                         importance=row.split("_", 1)[1], seed=seed)]
-    init = None
-    if args.float_epochs and conv == "mbn":
-        tf.keras.utils.set_random_seed(seed)
-        init = zoo.digits_resnet(width=args.width, conv="float")
-        training.train(init, arrays, args.float_epochs, verbose=0)
+def splits(split):
+    """(x_fit, y_fit, x_eval, y_eval): train/validation inside the training split, or train/test."""
+    arrays = data.digits_arrays()
+    if split == "test":
+        return arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test
+    x_fit, x_val, y_fit, y_val = train_test_split(arrays.x_train, arrays.y_train, test_size=0.25,
+                                                  random_state=0, stratify=arrays.y_train)
+    return x_fit, y_fit, x_val, y_val
+
+
+def variant_settings(row):
+    if row == "pabt_old":
+        return VARIANTS["old"]
+    if row == "pabt_new":
+        return None  # the library's defaults
+    return VARIANTS[row.split(":", 1)[1]]
+
+
+def prune_callback(row, epochs, x_fit, seed):
+    settings = variant_settings(row)
+    if settings is None:
+        return pabt_demo.prune_callback(epochs, statistics_data=x_fit, seed=seed)
+    settings = dict(settings)
+    start = max(1, int(round(settings.pop("start") * epochs)))
+    end = min(epochs, max(start + 1, int(round(settings.pop("end") * epochs))))
+    statistics = settings.pop("statistics")
+    return callbacks.PruneToBinary(start, end, seed=seed, statistics_data=x_fit if statistics else None,
+                                   **settings)
+
+
+def run(row, width, epochs, float_epochs, split, seed):
+    x_fit, y_fit, x_eval, y_eval = splits(split)
+    arrays = data.Arrays(x_fit, y_fit, x_eval, y_eval, num_classes=10)
+    m, n = DIRECT.get(row, (3, 3))
     tf.keras.utils.set_random_seed(seed)
-    model = zoo.digits_resnet(width=args.width, conv=conv, **kwargs)
-    if init is not None:
-        transfer.init_from_float(model, init)
-    training.train(model, arrays, args.epochs, callbacks=extra, decay=args.decay, verbose=0)
-    _, accuracy = model.evaluate(arrays.x_test, arrays.y_test, verbose=0)
-    return accuracy, cost.model_cost(model).bit_ops
+    model = zoo.digits_resnet(width=width, conv="mbn", weight_bases=m, activation_bases=n)
+    binary_epochs = epochs
+    if float_epochs:
+        transfer.pretrain_float(model, arrays, float_epochs, verbose=0)
+        binary_epochs = epochs - float_epochs
+    extra = []
+    if row.startswith("pabt"):
+        extra = [prune_callback(row, binary_epochs, x_fit, seed)]
+    # Statistics as each row's callback leaves them: "keras" is what Keras alone gives.
+    history = training.train(model, arrays, binary_epochs, callbacks=extra, decay=True, verbose=0,
+                             reestimate_statistics=False).history
+    _, keras_accuracy = model.evaluate(x_eval, y_eval, verbose=0)
+    batchnorm.reestimate_statistics(model, x_fit, seed=seed)  # as PruneToBinary does
+    _, accuracy = model.evaluate(x_eval, y_eval, verbose=0)
+    return {
+        "accuracy_keras": float(keras_accuracy),
+        "accuracy": float(accuracy),
+        "max_drop": history["pabt_max_drop"][-1] if "pabt_max_drop" in history else None,
+        "val_curve": [round(float(v), 4) for v in history["val_accuracy"]],
+        "bit_ops": int(cost.model_cost(model).bit_ops),
+    }
+
+
+def max_fall(record):
+    """The largest fall of the evaluation curve below its best value since the epoch before pruning, during pruning.
+
+    What PruneToBinary logs as `pabt_max_fall`, computed from the saved curve
+    (records made before that figure was logged have only `pabt_max_drop`).
+    """
+    if not record["row"].startswith("pabt"):
+        return None
+    row = record["row"][:-len("+float")] if record["row"].endswith("+float") else record["row"]
+    prune = prune_callback(row, record["epochs"] - record["float_epochs"], None, 0)
+    curve = record["val_curve"]
+    peak, fall = curve[prune.start_epoch - 1], 0.0
+    for value in curve[prune.start_epoch:prune.end_epoch + 1]:
+        peak = max(peak, value)
+        fall = max(fall, peak - value)
+    return fall
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    return (float(np.mean(values)), float(np.std(values))) if values else (float("nan"), float("nan"))
+
+
+def table(records, args):
+    lines = [
+        f"digits (`tfbin.data.digits_arrays`), split `{args.split}`"
+        + (" (a stratified quarter of the training split held out)" if args.split == "validation" else "")
+        + f", digits_resnet, {args.epochs} total epochs per row, Bop + Adam, linear eta/phi decay to 1%,"
+        f" seeds {args.seeds}; +float: {args.float_epochs} of those epochs train the float twin",
+        "",
+        "| width | model | acc. (keras) | acc. (re-est.) mean ± std | min | max drop in pruning "
+        "| max fall in pruning | per seed (re-est.) | bit-OPs |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (width, name), group in records.items():
+        keras_mean, _ = stats([r["accuracy_keras"] for r in group])
+        mean, std = stats([r["accuracy"] for r in group])
+        drops = [r["max_drop"] for r in group]
+        drop = "" if all(d is None for d in drops) else "{:.3f} (worst {:.3f})".format(
+            stats(drops)[0], max(d for d in drops if d is not None))
+        falls = [max_fall(r) for r in group]
+        fall = "" if all(f is None for f in falls) else "{:.3f} (worst {:.3f})".format(stats(falls)[0], max(falls))
+        per_seed = ", ".join(f"{r['accuracy']:.3f}" for r in group)
+        lines.append(f"| {width} | {name} | {keras_mean:.4f} | {mean:.4f} ± {std:.4f} | "
+                     f"{min(r['accuracy'] for r in group):.3f} | {drop} | {fall} | {per_seed} | "
+                     f"{group[0]['bit_ops']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def table_from(args):
+    """The table of saved records (several files, e.g. one per width, merged), with the commands that made them."""
+    records, commands = {}, []
+    for path in args.table_from:
+        with open(path) as f:
+            for record in json.load(f):
+                records.setdefault((record["width"], record["row"]), []).append(record)
+                if record["command"] not in commands:
+                    commands.append(record["command"])
+    first = next(iter(records.values()))[0]
+    args.split, args.epochs = first["split"], first["epochs"]
+    args.seeds = sorted({r["seed"] for group in records.values() for r in group})
+    args.float_epochs = max(r["float_epochs"] for group in records.values() for r in group)
+    records = dict(sorted(records.items(), key=lambda item: item[0][0]))  # by width, rows in run order
+    print_and_save(table(records, args) + "\nCommands:\n\n" + "\n".join(f"    {c}" for c in commands) + "\n",
+                   args.out or os.path.join(RESULTS, f"pabt_digits_{args.split}.md"))
+    return 0
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--width", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--start", type=int, default=5, help="PaBT pruning start epoch")
-    parser.add_argument("--end", type=int, default=20, help="PaBT pruning end epoch")
-    parser.add_argument("--schedule", default="linear", choices=("linear", "polynomial"))
-    parser.add_argument("--frequency", default="step", choices=("epoch", "step"),
-                        help="prune at epoch starts or a little at every step")
+    rows = ["bnn_1x1", "pabt_old", "pabt_new", "mbn_3x3"]
+    parser.add_argument("--split", choices=("validation", "test"), default="validation")
+    parser.add_argument("--widths", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--epochs", type=int, default=30, help="total epochs of every row")
     parser.add_argument("--float-epochs", type=int, default=0,
-                        help="pre-train a float net this long and initialise the MBNs from it")
-    parser.add_argument("--decay", action="store_true",
-                        help="decay eta and Bop's gamma linearly to 1e-5 over the run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "pabt_digits.md"))
+                        help="epochs of float training before the binary training (0: none)")
+    parser.add_argument("--both-inits", action="store_true",
+                        help="run every row without and with float initialisation")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--rows", nargs="+", default=rows,
+                        help=f"{', '.join(rows)} or pabt:NAME with NAME in {', '.join(VARIANTS)}")
+    parser.add_argument("--out", default=None, help="the table (default results/pabt_digits_<split>.md)")
+    parser.add_argument("--runs", default=None, help="the records as JSON (default: --out with .json)")
+    parser.add_argument("--table-from", nargs="+", default=None, metavar="RUNS_JSON",
+                        help="train nothing: print and save (--out) the table of these saved records")
     args = parser.parse_args(argv)
-
-    arrays = data.digits_arrays()
-    results = {}
+    if args.table_from:
+        return table_from(args)
     for row in args.rows:
-        accuracies = []
-        for seed in args.seeds:
-            start = time.perf_counter()
-            accuracy, bit_ops = run_row(row, arrays, args, seed)
-            accuracies.append(accuracy)
-            print(f"{row:<15} seed {seed}: accuracy {accuracy:.4f}  bit-OPs {bit_ops:,}  "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
-        results[row] = (np.mean(accuracies), np.std(accuracies), bit_ops, accuracies)
+        if row not in rows and not (row.startswith("pabt:") and row.split(":", 1)[1] in VARIANTS):
+            parser.error(f"--rows: unknown row {row!r}")
+    if args.both_inits and not args.float_epochs:
+        parser.error("--both-inits needs --float-epochs")
+    command = "python benchmarks/pabt_digits.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    inits = [0, args.float_epochs] if args.both_inits else [args.float_epochs]
 
-    lines = [
-        f"digits, digits_resnet width {args.width}, {args.epochs} epochs, Bop + Adam, "
-        f"seeds {args.seeds}; PaBT prunes 3/3 -> 1/1 from epoch {args.start} to {args.end} "
-        f"({args.schedule}, every {args.frequency}); eta/phi decay: {'linear' if args.decay else 'none'}; float pre-training: {args.float_epochs or 'none'} epochs",
-        "",
-        "| model | test accuracy mean | std | per seed | bit-OPs (final) |",
-        "|---|---|---|---|---|",
-    ]
-    for row, (mean, std, bit_ops, accuracies) in results.items():
-        per_seed = ", ".join(f"{a:.4f}" for a in accuracies)
-        lines.append(f"| {row} | {mean:.4f} | {std:.4f} | {per_seed} | {bit_ops:,} |")
-    table = "\n".join(lines) + "\n"
-    print_and_save(table, args.out)
+    out = args.out or os.path.join(RESULTS, f"pabt_digits_{args.split}.md")
+    runs = args.runs or os.path.splitext(out)[0] + ".json"
+    records, flat = {}, []
+    total = len(args.widths) * len(inits) * len(args.rows) * len(args.seeds)
+    # Seeds outermost, so that an interrupted run leaves every row with as many seeds as it got to.
+    for seed in args.seeds:
+        for width in args.widths:
+            for float_epochs in inits:
+                for row in args.rows:
+                    name = row + ("+float" if float_epochs else "")
+                    start = time.perf_counter()
+                    record = run(row, width, args.epochs, float_epochs, args.split, seed)
+                    record.update(width=width, row=name, seed=seed, split=args.split, epochs=args.epochs,
+                                  float_epochs=float_epochs, seconds=round(time.perf_counter() - start),
+                                  settings=variant_settings(row) if row.startswith("pabt") else None,
+                                  command=command)
+                    records.setdefault((width, name), []).append(record)
+                    flat.append(record)
+                    write_json(runs, flat)
+                    drop = "" if record["max_drop"] is None else f"  max drop {record['max_drop']:.3f}"
+                    print(f"width {width} {name:<24} seed {seed}: accuracy keras {record['accuracy_keras']:.4f} "
+                          f"re-est. {record['accuracy']:.4f}{drop} ({record['seconds']} s)", flush=True)
+                    if len(flat) < total:  # the table so far, labelled, in case the run is cut short
+                        write_text(out, f"PARTIAL: {len(flat)} of {total} runs\n\n" + table(records, args)
+                                   + f"\nCommand: `{command}`\n")
+    print_and_save(table(records, args) + f"\nCommand: `{command}`\n", out)
     return 0
 
 

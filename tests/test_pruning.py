@@ -1,4 +1,5 @@
 import csv
+import warnings
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import tensorflow as tf
 import larq as lq
 import tfbin
 from _fit_helpers import Interrupt, StopAfter
-from tfbin import callbacks, convert, cost, data, layers, optimizers, pruning, zoo
+from tfbin import batchnorm, callbacks, convert, cost, data, layers, optimizers, pruning, zoo
 
 from _resume_helpers import Interrupt, StopAfter
 
@@ -88,11 +89,37 @@ def test_schedule_object_and_epochs_are_not_both_given():
         (dict(start_epoch=0, end_epoch=4, importance="weights"), "importance"),
         (dict(start_epoch=0, end_epoch=4, frequency="batch"), "frequency"),
         (dict(start_epoch=0, end_epoch=4, frequency="step", update_every=0), "update_every"),
+        (dict(start_epoch=0, end_epoch=4, fade_steps=-1), "fade_steps"),
+        (dict(start_epoch=0, end_epoch=4, fade_steps=2.5), "fade_steps"),
+        (dict(start_epoch=0, end_epoch=4, order="weights"), "order"),
+        (dict(start_epoch=0, end_epoch=4, budget="network"), "budget"),
+        (dict(start_epoch=0, end_epoch=4, importance_window=0), "importance_window"),
+        (dict(start_epoch=0, end_epoch=4, importance="magnitude", importance_window=10), "importance_window"),
+        (dict(start_epoch=0, end_epoch=4, statistics_batches=0), "statistics_batches"),
+        (dict(start_epoch=0, end_epoch=4, statistics_batch_size=1), "statistics_batch_size"),
+        (dict(start_epoch=0, end_epoch=4, smoothness_metric=""), "smoothness_metric"),
+        (dict(start_epoch=0, end_epoch=4, seed=1.5), "seed"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         callbacks.PruneToBinary(**kwargs)
+
+
+def test_every_option_survives_get_config():
+    x = np.zeros((4, 8, 8, 1), np.float32)
+    prune = callbacks.PruneToBinary(2, 8, frequency="step", update_every=3, fade_steps=5, order="weights_first",
+                                    budget="global", importance_window=50, statistics_data=x, statistics_batches=3,
+                                    statistics_batch_size=32, smoothness_metric="val_acc", seed=4)
+    config = prune.get_config()
+    assert "statistics_data" not in config  # data is not configuration
+    restored = callbacks.PruneToBinary.from_config(config, statistics_data=x)
+    assert restored.get_config() == config
+    assert restored.statistics_data is x
+    for key, value in dict(fade_steps=5, order="weights_first", budget="global", importance_window=50,
+                           statistics_batches=3, statistics_batch_size=32, smoothness_metric="val_acc").items():
+        assert getattr(restored, key) == value
+    assert callbacks.PruneToBinary.from_config(config).statistics_data is None
 
 
 def test_end_beyond_planned_epochs_fails_at_train_begin(digits):
@@ -149,6 +176,144 @@ def test_random_importance_is_reproducible_per_event():
     assert not np.array_equal(a, c)
 
 
+def _attached(model, epochs=6, steps=4, **kwargs):
+    prune = callbacks.PruneToBinary(**kwargs)
+    prune.set_model(model)
+    prune.set_params({"epochs": epochs, "steps": steps})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prune.on_train_begin()
+    return prune
+
+
+def test_global_budget_follows_the_network_total_and_keeps_one_per_layer():
+    model = mbn_model(m=3, n=3)
+    prune = _attached(model, start_epoch=0, end_epoch=4, budget="global", importance="random")
+    for epoch in range(5):
+        prune.on_epoch_begin(epoch)
+        live = [len(layer.live_pairs()) for layer in prune.layers]
+        assert sum(live) == 4 * prune.schedule.live_count(9, epoch)
+        assert min(live) >= 1
+    assert live == [1, 1, 1, 1]
+
+
+def test_global_budget_prunes_the_least_important_layer_first():
+    model = mbn_model(m=2, n=2)
+    prune = _attached(model, start_epoch=0, end_epoch=3, budget="global")
+    # Layer 0 has one dominant convolution, the others are even: per-layer
+    # normalised, layer 0's small scores are the smallest of the network.
+    for index, layer in enumerate(prune.layers):
+        layer.importance.assign([[10.0, 0.1], [0.1, 0.1]] if index == 0 else [[1.0, 1.0], [1.0, 1.1]])
+    prune.on_epoch_begin(1)  # a third of the way: 4 of the 16 convolutions go
+    # Layer 0 falls to its dominant convolution, then the first of the even layers gives one.
+    assert [len(layer.live_pairs()) for layer in prune.layers] == [1, 3, 4, 4]
+    assert prune.layers[0].live_pairs() == [(0, 0)]
+
+
+@pytest.mark.parametrize("order, axis, base", [("any", None, None), ("activations_first", 0, 1),
+                                               ("weights_first", 1, 2)])
+def test_pruning_order_removes_whole_bases_first(order, axis, base):
+    model = mbn_model(m=3, n=3)
+    prune = _attached(model, epochs=8, start_epoch=0, end_epoch=8, order=order)
+    layer = prune.layers[0]
+    # Columns (activation bases) sum to 9.5, 6, 21; rows (weight bases) to 12, 13, 11.5.
+    layer.importance.assign([[5.0, 1.0, 6.0], [4.0, 2.0, 7.0], [0.5, 3.0, 8.0]])
+    prune.on_epoch_begin(3)  # 9 -> 6 live
+    live = layer.mask.numpy() > 0
+    assert live.sum() == 6
+    if axis is None:  # the three least important, wherever they are
+        assert not live[2, 0] and not live[0, 1] and not live[1, 1]
+    else:  # one whole base, the least important one
+        dead = np.flatnonzero(~live.any(axis=axis))
+        assert list(dead) == [base]
+
+
+def test_fading_scales_a_pruned_convolution_down_and_exports_it_faithfully(digits):
+    x, _, x_test = digits
+    model = mbn_model(m=2, n=2)
+    prune = _attached(model, start_epoch=0, end_epoch=1, steps=4, fade_steps=4, frequency="step", update_every=1)
+    layer = prune.layers[0]
+
+    def masks():
+        return sorted(layer.mask.numpy().reshape(-1))
+
+    prune.on_epoch_begin(0)
+    prune.on_train_batch_begin(0)
+    prune.on_train_batch_begin(1)
+    assert masks() == [1.0, 1.0, 1.0, 1.0]
+    prune.on_train_batch_begin(2)  # half-way: 3 of 4 live, one starts fading
+    assert masks() == [0.75, 1.0, 1.0, 1.0]
+    assert len(layer.live_pairs()) == 4  # a fading convolution is still computed ...
+    costs = {c.name: c for c in cost.model_cost(model).layers}
+    assert costs[layer.name].live_convolutions == 4  # ... and costs
+    plain = pruning.strip_pruning(tfbin.testing.realistic_weights(model, x))
+    np.testing.assert_allclose(plain.predict(x_test, verbose=0), model.predict(x_test, verbose=0),
+                               rtol=1e-4, atol=1e-4)
+    prune.on_train_batch_begin(3)
+    assert masks() == [0.5, 0.75, 1.0, 1.0]
+    prune.on_epoch_begin(1)
+    prune.on_train_batch_begin(0)  # the end: the last one starts fading
+    assert masks() == [0.25, 0.5, 0.75, 1.0]
+    for step in range(1, 4):
+        prune.on_train_batch_begin(step)
+    assert masks() == [0.0, 0.0, 0.0, 1.0]
+    assert len(layer.live_pairs()) == 1
+
+
+def test_importance_window_keeps_an_exponential_sum():
+    model = mbn_model(m=2, n=2)
+    prune = _attached(model, start_epoch=2, end_epoch=4, importance_window=4, frequency="step", update_every=1)
+    layer = prune.layers[0]
+    layer.importance.assign(np.full((2, 2), 8.0))
+    prune.on_epoch_begin(0)
+    prune.on_train_batch_begin(0)
+    prune.on_train_batch_begin(1)
+    np.testing.assert_allclose(layer.importance.numpy(), np.full((2, 2), 8.0 * 0.75 ** 2))
+
+
+def test_smoothness_is_the_largest_drop_below_the_value_before_pruning():
+    model = mbn_model()
+    prune = _attached(model, epochs=7, start_epoch=2, end_epoch=4)
+    logged, falls = [], []
+    for epoch, accuracy in enumerate([0.5, 0.9, 0.8, 0.85, 0.7, 0.6, 0.95]):
+        prune.on_epoch_begin(epoch)
+        logs = {"val_accuracy": accuracy}
+        prune.on_epoch_end(epoch, logs)
+        logged.append(logs["pabt_max_drop"])
+        falls.append(logs["pabt_max_fall"])
+    # Reference 0.9 (end of epoch 1); the phase is epochs 2..4 (the last pruning is at the start of 4);
+    # the fall to 0.6 at epoch 5, in fine-tuning, is not pruning's.
+    np.testing.assert_allclose(logged, [0, 0, 0.1, 0.1, 0.2, 0.2, 0.2])
+    np.testing.assert_allclose(falls, logged)  # the reference stayed the best value
+
+
+def test_smoothness_also_measures_a_fall_after_a_climb_during_pruning():
+    model = mbn_model()
+    prune = _attached(model, epochs=6, start_epoch=1, end_epoch=4)
+    logged = []
+    for epoch, accuracy in enumerate([0.7, 0.9, 0.95, 0.88, 0.93, 0.5]):
+        prune.on_epoch_begin(epoch)
+        logs = {"val_accuracy": accuracy}
+        prune.on_epoch_end(epoch, logs)
+        logged.append((logs["pabt_max_drop"], logs["pabt_max_fall"]))
+    # Never below the reference 0.7, but 0.95 -> 0.88 during pruning is a fall of 0.07.
+    np.testing.assert_allclose(logged, [(0, 0), (0, 0), (0, 0), (0, 0.07), (0, 0.07), (0, 0.07)], atol=1e-9)
+
+
+def test_smoothness_needs_the_metric_and_a_reference():
+    model = mbn_model()
+    prune = _attached(model, start_epoch=1, end_epoch=2)
+    logs = {"loss": 1.0}
+    with pytest.warns(UserWarning, match="not in the logs"):
+        prune.on_epoch_end(0, logs)
+    assert "pabt_max_drop" not in logs
+    prune = _attached(model, start_epoch=0, end_epoch=2)
+    logs = {"val_accuracy": 0.5}
+    with pytest.warns(UserWarning, match="before pruning started is unknown"):
+        prune.on_epoch_end(0, logs)
+    assert np.isnan(logs["pabt_max_drop"]) and np.isnan(logs["pabt_max_fall"])
+
+
 # -- training -----------------------------------------------------------------
 
 @pytest.mark.parametrize("frequency", ["epoch", "step"])
@@ -169,6 +334,24 @@ def test_fit_prunes_every_layer_to_one_convolution_and_logs(digits, tmp_path, fr
     rows = list(csv.DictReader(log.open()))
     assert float(rows[-1]["pabt_live_convolutions"]) == 4
     assert "pabt_live/stage1_block1_conv" in rows[0]
+
+
+def test_fit_logs_smoothness_and_leaves_reestimated_statistics(digits):
+    x, y, x_test = digits
+    model = mbn_model(m=2, n=2)
+    prune = callbacks.PruneToBinary(1, 3, statistics_data=x, statistics_batches=2, statistics_batch_size=128)
+    history = model.fit(x, y, epochs=4, batch_size=64, verbose=0, validation_data=(x_test, y[:128]),
+                        callbacks=[prune]).history
+    reference = history["val_accuracy"][0]
+    expected = max(0.0, max(reference - a for a in history["val_accuracy"][1:4]))
+    assert history["pabt_max_drop"][0] == 0.0
+    assert history["pabt_max_drop"][-1] == pytest.approx(expected)
+    # At the end of training the statistics are the re-estimated ones.
+    norms = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    final = [layer.moving_variance.numpy().copy() for layer in norms]
+    batchnorm.reestimate_statistics(model, x, batches=2, batch_size=128)
+    for layer, variance in zip(norms, final):
+        np.testing.assert_allclose(layer.moving_variance.numpy(), variance, rtol=1e-5)
 
 
 def test_taylor_importance_accumulates_and_resets_after_a_pruning_event(digits):
@@ -195,28 +378,47 @@ def test_taylor_importance_accumulates_and_resets_after_a_pruning_event(digits):
     assert all(layer.importance.numpy()[p] > 0 for p in layer.live_pairs())
 
 
-def _final_masks(x, y, backup_dir, interrupt_at=None):
-    model = mbn_model(m=3, n=3, seed=7)
-    cbs = [callbacks.PruneToBinary(1, 5), tf.keras.callbacks.BackupAndRestore(str(backup_dir))]
+RESUME_OPTIONS = [
+    {},
+    dict(frequency="step", update_every=1, fade_steps=3, importance_window=4, budget="global",
+         order="activations_first", statistics_batches=1),
+]
+
+
+def _final_state(x, y, backup_dir, options, interrupt_at=None):
+    def start():
+        model = mbn_model(m=3, n=3, seed=7)  # a fresh process would start like this
+        statistics = {"statistics_data": x} if options else {}
+        return model, [callbacks.PruneToBinary(1, 5, **statistics, **options),
+                       tf.keras.callbacks.BackupAndRestore(str(backup_dir))]
+
+    model, cbs = start()
     if interrupt_at is not None:
         with pytest.raises(Interrupt):
             model.fit(x, y, epochs=7, batch_size=64, shuffle=False, verbose=0,
                       callbacks=cbs + [StopAfter(interrupt_at)])
-        model = mbn_model(m=3, n=3, seed=7)  # a fresh process would start like this
-        cbs = [callbacks.PruneToBinary(1, 5), tf.keras.callbacks.BackupAndRestore(str(backup_dir))]
+        model, cbs = start()
     model.fit(x, y, epochs=7, batch_size=64, shuffle=False, verbose=0, callbacks=cbs)
-    return [layer.mask.numpy() for layer in mbn_layers(model)], [layer.live_pairs() for layer in mbn_layers(model)]
+    norms = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    return ([layer.mask.numpy() for layer in mbn_layers(model)],
+            [layer.live_pairs() for layer in mbn_layers(model)],
+            [layer.importance.numpy() for layer in mbn_layers(model)],
+            [layer.moving_mean.numpy() for layer in norms])
 
 
-def test_resume_mid_pruning_gives_the_same_final_masks(digits, tmp_path):
+@pytest.mark.parametrize("options", RESUME_OPTIONS, ids=["defaults", "every_option"])
+def test_resume_mid_pruning_gives_the_same_final_state(digits, tmp_path, options):
     tf.config.experimental.enable_op_determinism()
     x, y, _ = digits
-    straight, straight_pairs = _final_masks(x, y, tmp_path / "a")
-    resumed, resumed_pairs = _final_masks(x, y, tmp_path / "b", interrupt_at=2)
-    assert all(len(p) == 1 for p in straight_pairs)
-    assert resumed_pairs == straight_pairs
-    for a, b in zip(straight, resumed):
-        np.testing.assert_array_equal(a, b)
+    straight = _final_state(x, y, tmp_path / "a", options)
+    resumed = _final_state(x, y, tmp_path / "b", options, interrupt_at=2)
+    assert all(len(p) == 1 for p in straight[1])
+    assert resumed[1] == straight[1]
+    for kind_straight, kind_resumed in zip(straight, resumed):
+        if kind_straight is straight[1]:
+            continue
+        for a, b in zip(kind_straight, kind_resumed):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 # -- strip and export ---------------------------------------------------------
@@ -238,3 +440,57 @@ def test_strip_pruning_gives_a_plain_bnn_with_the_same_outputs_and_cost(digits):
     result = convert.convert(model, calibration_data=x_test)
     assert result.census["LceBconv2d"] == len(binary)
     assert result.census.get("CONV_2D", 0) == 2  # the float stem and downsample shortcut only
+
+
+def test_for_epochs_places_the_default_phase_in_the_run():
+    default = callbacks.PruneToBinary.for_epochs(30)
+    assert (default.start_epoch, default.end_epoch) == (3, 12)
+    # The settings chosen on the validation split: prune at every step, no fading, per-layer budget.
+    assert (default.frequency, default.update_every, default.fade_steps, default.order, default.budget) \
+        == ("step", 1, 0, "any", "layer")
+    short = callbacks.PruneToBinary.for_epochs(3, frequency="epoch")
+    assert (short.start_epoch, short.end_epoch, short.frequency) == (1, 2, "epoch")
+    custom = callbacks.PruneToBinary.for_epochs(20, start=0.25, end=0.5)
+    assert (custom.start_epoch, custom.end_epoch) == (5, 10)
+    with pytest.raises(ValueError, match="epochs"):
+        callbacks.PruneToBinary.for_epochs(1)
+    with pytest.raises(ValueError, match="start"):
+        callbacks.PruneToBinary.for_epochs(10, start=0.5, end=0.5)
+    with pytest.raises(ValueError, match="end"):
+        callbacks.PruneToBinary.for_epochs(10, end=1.5)
+
+
+def test_train_gives_its_training_split_to_the_pruning_callback(digits):
+    x, y, x_test = digits
+    subset = data.Arrays(x, y, x_test, y[:128], 10)
+    model = mbn_model(m=2, n=2)
+    prune = callbacks.PruneToBinary(1, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "no statistics_data" warning
+        tfbin.training.train(model, subset, epochs=2, callbacks=[prune], verbose=0)
+    assert prune.statistics_data is subset
+    plain = mbn_model(m=1, n=1)
+    tfbin.training.train(plain, subset, epochs=1, verbose=0)
+    norms = [layer for layer in plain.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    final = [layer.moving_mean.numpy().copy() for layer in norms]
+    batchnorm.reestimate_statistics(plain, x)  # what train's default re-estimation gives
+    for layer, mean in zip(norms, final):
+        np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-5, atol=1e-6)
+
+
+def test_demo_pabt_row_uses_the_default_phase_and_reports_its_smoothness():
+    from types import SimpleNamespace
+
+    from tfbin.demo import pabt as pabt_demo
+
+    prune = pabt_demo.prune_callback(12, statistics_data=None)
+    default = callbacks.PruneToBinary.for_epochs(12)
+    assert (prune.start_epoch, prune.end_epoch, prune.frequency, prune.update_every) \
+        == (default.start_epoch, default.end_epoch, "step", 1) == (1, 5, "step", 1)
+    assert pabt_demo.phases(12)["start_epoch"] == 1 and pabt_demo.phases(12)["end_epoch"] == 5
+    assert (pabt_demo.phases(1)["start_epoch"], pabt_demo.phases(1)["end_epoch"]) == (0, 1)  # tfbin demo --epochs 1
+    pruned = SimpleNamespace(history=SimpleNamespace(history={"pabt_max_drop": [0.0, 0.01, 0.025],
+                                                              "pabt_max_fall": [0.0, 0.03, 0.04]}))
+    assert pabt_demo.row_extras("pabt_3x3_to_1x1", pruned) == {"pabt_max_drop": 0.025, "pabt_max_fall": 0.04}
+    assert pabt_demo.row_extras("bnn", SimpleNamespace(history=SimpleNamespace(history={"loss": [1.0]}))) == {}
+    assert pabt_demo.row_extras("bnn", SimpleNamespace(history=None)) == {}

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import larq as lq
 
-from tfbin import layers, transfer, zoo
+
+from tfbin import data, layers, transfer, zoo
 
 
 def _randomise(model, seed=0):
@@ -50,3 +52,42 @@ def test_mismatched_architectures_are_refused():
     batch_norm = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.BatchNormalization()])
     with pytest.raises(ValueError, match="has no kernel"):
         transfer.init_from_float(one_mbn, batch_norm)
+
+
+def test_float_twin_has_float_convolutions_where_the_binary_ones_were():
+    mbn = zoo.digits_resnet(width=8, conv="mbn", weight_bases=3, activation_bases=2)
+    twin = transfer.float_twin(mbn)
+    assert [layer.name for layer in twin.layers] == [layer.name for layer in mbn.layers]
+    for binary, real in zip(mbn.layers, twin.layers):
+        if isinstance(binary, lq.layers.QuantConv2D):
+            assert type(real) is tf.keras.layers.Conv2D
+            assert real.kernel.shape == (*binary.kernel_size, binary.kernel.shape[2], binary.filters)
+            assert (real.strides, real.padding, real.use_bias) == (binary.strides, binary.padding, binary.use_bias)
+        else:
+            assert type(real) is type(binary)
+    transfer.init_from_float(mbn, twin)  # the twin pairs with its binary net
+    bnn_twin = transfer.float_twin(zoo.digits_resnet(width=8, conv="bnn"))
+    assert not [layer for layer in bnn_twin.layers if isinstance(layer, lq.layers.QuantConv2D)]
+
+
+def test_pretrain_float_initialises_the_binary_net_with_statistics_of_its_own():
+    digits = data.digits_arrays()
+    subset = data.Arrays(digits.x_train[:512], digits.y_train[:512], digits.x_test[:256], digits.y_test[:256], 10)
+    tf.keras.utils.set_random_seed(0)
+    mbn = zoo.digits_resnet(width=8, conv="mbn", weight_bases=3, activation_bases=3)
+    float_model, history = transfer.pretrain_float(mbn, subset, epochs=8, verbose=0)
+    assert len(history.history["loss"]) == 8
+    _, float_accuracy = float_model.evaluate(subset.x_test, subset.y_test, verbose=0)
+    # The same copy with the float net's own BatchNorm statistics, as init_from_float alone leaves it.
+    copied = zoo.digits_resnet(width=8, conv="mbn", weight_bases=3, activation_bases=3)
+    transfer.init_from_float(copied, float_model)
+    for model in (mbn, copied):
+        model.compile(metrics=["accuracy"], loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    _, with_float_statistics = copied.evaluate(subset.x_test, subset.y_test, verbose=0)
+    _, reestimated = mbn.evaluate(subset.x_test, subset.y_test, verbose=0)
+    assert float_accuracy > 0.4  # the float net learnt something to start from (chance: 0.1)
+    assert reestimated > with_float_statistics + 0.1
+    norms = [layer for layer in mbn.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    float_norms = [layer for layer in float_model.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    assert not np.allclose(norms[1].moving_variance.numpy(), float_norms[1].moving_variance.numpy())
+    np.testing.assert_array_equal(norms[1].gamma.numpy(), float_norms[1].gamma.numpy())

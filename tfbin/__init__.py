@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 
 # Every public part, loaded on first use (`tfbin.zoo`, `from tfbin import convert`).
 _SUBMODULES = (
+    "batchnorm",
     "callbacks",
     "choices",
     "cli",
@@ -55,7 +56,7 @@ _SUBMODULES = (
 )
 # The modules whose import registers tfbin's Keras objects.
 _REGISTERING = (
-    "callbacks", "distillation", "initializers", "layers", "metrics", "optimizers", "pruning", "quantizers",
+    "batchnorm", "callbacks", "distillation", "initializers", "layers", "metrics", "optimizers", "pruning", "quantizers",
     "reactnet", "shrink", "stq",
 )
 

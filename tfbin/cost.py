@@ -255,7 +255,7 @@ def _kernel_macs(layer):
 
 
 def _mbn_cost(layer):
-    mask = tf.keras.backend.get_value(layer.mask) > 0.5
+    mask = tf.keras.backend.get_value(layer.mask) > 0  # fading convolutions still cost
     live_m = np.flatnonzero(mask.any(axis=1))
     live_n = np.flatnonzero(mask.any(axis=0))
     base_weights = int(np.prod(layer.kernel.shape)) // layer.weight_bases

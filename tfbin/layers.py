@@ -7,7 +7,8 @@ in "Pruning as a Binarization Technique"):
     y = sum over live (m, n) of gamma_mn * alpha_m * beta_n * conv(A_n, B_m)
 
 with B_m in {-1, +1} and A_n = sign(x - v_n) for trainable thresholds v_n.
-A non-trainable 0/1 `mask` over the M x N binary convolutions says which are
+A non-trainable `mask` over the M x N binary convolutions (1 live, 0 pruned, in between
+while a pruned one fades out) says which are
 live; `tfbin.callbacks.PruneToBinary` drives it down to one.
 
 ```python
@@ -266,9 +267,9 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
     # -- views used by pruning, the cost model and export -------------------
 
     def live_pairs(self):
-        """The live (m, n) binary convolutions, as a list of index pairs."""
+        """The live (m, n) binary convolutions (mask above 0, fading ones included), as index pairs."""
         mask = tf.keras.backend.get_value(self.mask)
-        return [(int(m), int(n)) for m, n in zip(*np.nonzero(mask > 0.5))]
+        return [(int(m), int(n)) for m, n in zip(*np.nonzero(mask > 0))]
 
     def weight_base(self, m):
         """Weight base m as a +-1 numpy array of shape (kh, kw, cin, filters)."""

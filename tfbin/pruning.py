@@ -153,7 +153,7 @@ def prune_to(layer, live, scores):
     Returns the number of convolutions pruned.
     """
     mask = tf.keras.backend.get_value(layer.mask)
-    alive = np.flatnonzero(mask.reshape(-1) > 0.5)
+    alive = np.flatnonzero(mask.reshape(-1) > 0)
     excess = len(alive) - live
     if excess <= 0:
         return 0

@@ -23,6 +23,7 @@ realistic_weights(model, x, seed=0)   # in place; returns the model
 import numpy as np
 import tensorflow as tf
 
+from tfbin import batchnorm
 from tfbin.layers import MultiBaseConv2D
 from tfbin.reactnet import ChannelScale, LearnableBias, RPReLU, RSign
 
@@ -64,14 +65,8 @@ def realistic_weights(model, x, seed=0):
             _uniform(rng, layer.gamma)
         if layer.center:
             _normal(rng, layer.beta)
-    # One training-mode pass with momentum 0 makes the moving statistics the
-    # batch statistics of `x`, layer by layer, as after training on such data.
-    momenta = [layer.momentum for layer in norms]
-    try:
-        for layer in norms:
-            layer.momentum = 0.0
-        model(np.asarray(x, np.float32), training=True)
-    finally:
-        for layer, momentum in zip(norms, momenta):
-            layer.momentum = momentum
+    # The moving statistics become the batch statistics of `x`, layer by layer,
+    # as after training on such data.
+    x = np.asarray(x, np.float32)
+    batchnorm.reestimate_statistics(model, x, batches=1, batch_size=max(2, len(x)))
     return model

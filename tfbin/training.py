@@ -7,6 +7,11 @@ real), fits it on a `tfbin.data.Dataset` or `tfbin.data.Arrays` with the test
 split as validation data, and returns the Keras `History`. Anything it does not cover is plain
 Keras: compile and fit the model yourself.
 
+By default it also re-estimates the BatchNorm moving statistics on training
+batches at the end of every epoch, before validation, and at the end of
+training (`tfbin.batchnorm`): a binary network evaluated with the moving
+averages Keras keeps can score well below the network it trained.
+
 ```python
 import tfbin
 from tfbin import data, training, zoo
@@ -20,7 +25,7 @@ history.history["val_accuracy"]
 import numpy as np
 import tensorflow as tf
 
-from tfbin import optimizers
+from tfbin import batchnorm, optimizers
 from tfbin.data import Arrays
 from tfbin.validation import check_int
 
@@ -63,7 +68,22 @@ def default_optimizer(model, learning_rate=1e-3, gamma=1e-3, threshold=1e-7, dec
     )
 
 
-def train(model, dataset, epochs, optimizer=None, callbacks=(), decay=False, batch_size=64, verbose=1):
+def _with_statistics(callbacks, dataset):
+    """`callbacks`, re-estimating BatchNorm statistics on `dataset`'s training split every epoch."""
+    from tfbin.callbacks import PruneToBinary  # callbacks imports the cost model; only needed here
+
+    callbacks = list(callbacks)
+    pruners = [c for c in callbacks if isinstance(c, PruneToBinary)]
+    for pruner in pruners:
+        if pruner.statistics_data is None:
+            pruner.statistics_data = dataset
+    if not pruners and not any(isinstance(c, batchnorm.ReestimateStatistics) for c in callbacks):
+        callbacks.append(batchnorm.ReestimateStatistics(dataset, when="epoch"))
+    return callbacks
+
+
+def train(model, dataset, epochs, optimizer=None, callbacks=(), decay=False, batch_size=64, verbose=1,
+          reestimate_statistics=True):
     """Compiles `model` for sparse labels on logits and fits it; returns the `History`.
 
     Arguments:
@@ -72,8 +92,16 @@ def train(model, dataset, epochs, optimizer=None, callbacks=(), decay=False, bat
         decay: with the default optimizer, decay eta and Bop's gamma linearly
             to 1% over the run.
         batch_size: for `Arrays` only (a `Dataset` is batched already).
+        reestimate_statistics: re-estimate BatchNorm statistics on the
+            training split at the end of every epoch and of training: a
+            `tfbin.callbacks.PruneToBinary` among `callbacks` that has no
+            `statistics_data` gets the training split (it then re-estimates
+            itself), otherwise a `tfbin.batchnorm.ReestimateStatistics` is
+            added. False leaves the statistics to Keras.
     """
     check_int("epochs", epochs, minimum=1)
+    if reestimate_statistics:
+        callbacks = _with_statistics(callbacks, dataset)
     if optimizer is None:
         optimizer = default_optimizer(
             model, decay_epochs=epochs if decay else None, steps_per_epoch=steps_per_epoch(dataset, batch_size)

@@ -10,7 +10,12 @@ Rows (all the same residual architecture, same epochs, Bop + Adam):
 - `mbn_3x3`: multi-base network, 3 weight x 3 activation bases, unpruned;
 - `pabt_3x3_to_1x1`: the same 3/3 network pruned by `PruneToBinary` during
   training (warm-up, pruning, fine-tuning) down to one binary convolution per
-  layer: the same cost as `bnn`.
+  layer: the same cost as `bnn`. Its report row adds `pabt_max_drop` and
+  `pabt_max_fall`, the largest falls of test accuracy during pruning below its
+  value before pruning and below its best value since.
+
+Every row re-estimates its BatchNorm statistics on the training split at the
+end of each epoch and of training (`tfbin.training.train`'s default).
 
 ```python
 from tfbin.demo import pabt
@@ -20,16 +25,33 @@ pabt.phases(12)   # the pruning phase of a 12-epoch run
 from tfbin import callbacks, training
 from tfbin.zoo import digits_resnet
 
-__all__ = ["ROWS", "phases", "train_row"]
+__all__ = ["ROWS", "phases", "prune_callback", "row_extras", "train_row"]
 
 ROWS = ("bnn", "larq_quantconv", "mbn_3x3", "pabt_3x3_to_1x1")
 
 
 def phases(epochs):
-    """PaBT's pruning phase: ~15% warm-up, prune until ~60% of the run, fine-tune the rest."""
-    start = int(round(0.15 * epochs))
-    end = min(max(start + 1, int(round(0.6 * epochs))), epochs)
-    return {"start_epoch": start, "end_epoch": end, "label": "PaBT pruning"}
+    """PaBT's pruning phase: `PruneToBinary.for_epochs`' default (short warm-up, long fine-tuning)."""
+    prune = prune_callback(epochs, statistics_data=None)
+    return {"start_epoch": prune.start_epoch, "end_epoch": prune.end_epoch, "label": "PaBT pruning"}
+
+
+def prune_callback(epochs, statistics_data, seed=0):
+    """`PruneToBinary.for_epochs(epochs)` with its defaults, re-estimating statistics on `statistics_data`.
+
+    A one-epoch run has no room for warm-up: it prunes during its only epoch
+    (and has no smoothness reference).
+    """
+    if epochs < 2:
+        return callbacks.PruneToBinary(0, 1, frequency="step", update_every=1, seed=seed,
+                                       statistics_data=statistics_data)
+    return callbacks.PruneToBinary.for_epochs(epochs, seed=seed, statistics_data=statistics_data)
+
+
+def row_extras(name, model):
+    """The PaBT row's smoothness: its largest test accuracy drops during pruning (`pabt_max_drop`, `pabt_max_fall`)."""
+    history = model.history.history if model.history is not None else {}
+    return {key: float(history[key][-1]) for key in ("pabt_max_drop", "pabt_max_fall") if key in history}
 
 
 def _model(name, dataset, width):
@@ -46,9 +68,10 @@ def train_row(name, dataset, epochs, width, verbose):
     model = _model(name, dataset, width)
     extra = []
     if name == "pabt_3x3_to_1x1":
-        phase = phases(epochs)
-        # Pruning a little at every step keeps BatchNorm statistics in step with the network.
-        extra = [callbacks.PruneToBinary(phase["start_epoch"], phase["end_epoch"], frequency="step",
-                                         update_every=1)]
+        extra = [prune_callback(epochs, dataset.train)]
     history = training.train(model, dataset, epochs, callbacks=extra, verbose=verbose)
+    if verbose and "pabt_max_drop" in history.history:
+        print(f"{name}: largest test accuracy drop during pruning: "
+              f"{100 * history.history['pabt_max_drop'][-1]:.1f} pp below its value before pruning, "
+              f"{100 * history.history['pabt_max_fall'][-1]:.1f} pp below its best")
     return model, history.history
