@@ -7,7 +7,7 @@ import larq as lq
 import tfbin
 from tfbin import data, optimizers, zoo
 
-from _resume_helpers import Interrupt, StopAfter
+from _fit_helpers import Interrupt, StopAfter
 
 STEPS = 2  # steps per epoch in the step-by-step tests
 

@@ -10,8 +10,6 @@ import tfbin
 from _fit_helpers import Interrupt, StopAfter
 from tfbin import batchnorm, callbacks, convert, cost, data, layers, optimizers, pruning, zoo
 
-from _resume_helpers import Interrupt, StopAfter
-
 
 @pytest.fixture(scope="module")
 def digits():
