@@ -55,7 +55,7 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from tfbin import graph
+from tfbin import export, graph
 from tfbin.convert.converter import ConversionError, _calibration_inputs, judge_parity
 from tfbin.convert.fallback import binary_layers
 from tfbin.convert.openvino_runtime import (
@@ -518,6 +518,30 @@ def _zero_padding(builder, layer, x):
     )
 
 
+def _sum_of_slices(builder, layer, x):
+    # The slices of a stacked binary convolution (one per weight base) on the channel axis.
+    axis = builder.const(builder.channel_axis(x), np.int64)
+    parts = builder.ops.split(x, axis, layer.parts).outputs()
+    total = parts[0]
+    for part in parts[1:]:
+        total = builder.ops.add(total, part)
+    return total
+
+
+def _channel_slice(builder, layer, x):
+    axis = builder.channel_axis(x)
+    return builder.ops.slice(x, builder.const([layer.begin], np.int64), builder.const([layer.begin + layer.size], np.int64),
+                             builder.const([1], np.int64), builder.const([axis], np.int64))
+
+
+def _constant_pad(builder, layer, x):
+    (top, bottom), (left, right) = layer.padding
+    return builder.ops.pad(
+        x, builder.const([0, 0, top, left], np.int64), builder.const([0, 0, bottom, right], np.int64), "constant",
+        builder.const(layer.value),
+    )
+
+
 def _rescaling(builder, layer, x):
     ops = builder.ops
     return ops.add(ops.multiply(x, builder.const(np.asarray(layer.scale, np.float32))),
@@ -556,6 +580,9 @@ _HANDLERS = {
     tf.keras.layers.Reshape: _reshape,
     tf.keras.layers.ZeroPadding2D: _zero_padding,
     tf.keras.layers.Rescaling: _rescaling,
+    export.SumOfSlices: _sum_of_slices,
+    export.ChannelSlice: _channel_slice,
+    export.ConstantPad: _constant_pad,
 }
 
 
