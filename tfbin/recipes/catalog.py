@@ -15,9 +15,13 @@ import dataclasses
 from tfbin.choices import DATASETS, SEGMENTATION_DATASETS
 from tfbin.validation import check_fraction, check_int, check_one_of
 
-__all__ = ["RECIPES", "TASKS", "Recipe", "get_recipe"]
+__all__ = ["METHODS", "RECIPES", "TASKS", "Recipe", "get_recipe"]
 
 TASKS = ("classification", "segmentation")
+# What trains the network: PaBT (Bop, pruning to 1/1), STQ-A (Adam, L1 on the
+# BatchNorm scales, filter pruning), SNN (SGD, IR-Net estimator, codebook
+# refinement) or BNEW (its proximal optimizer).
+METHODS = ("pabt", "stq", "snn", "bnew")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,12 +40,21 @@ class Recipe:
         image_size: images are resized to this (None: the dataset's own size).
         batch_size: per replica; the global batch is this times the replicas.
         epochs: the source's length of training.
-        optimizer: `tfbin.optimizers.bop_optimizer` arguments; for the "step" schedule
-            `decay_every` is given as `decay_fraction`, a fraction of the run.
+        optimizer: for "pabt", `tfbin.optimizers.bop_optimizer` arguments (for the "step"
+            schedule `decay_every` is given as `decay_fraction`, a fraction of the run); for
+            "stq" and "snn", the learning rate (and SGD's momentum) of a cosine schedule; for
+            "bnew", the learning rate, its linear decay to `final_fraction`, the phase split
+            (`binarize_fraction`, `freeze_fraction`) and the pull toward +-1 (`push`:
+            lambda0 x steps of the binarize phase).
         pruning: (start, end) of PaBT's pruning phase as fractions of the run, or None.
+        method: one of `METHODS`.
+        method_options: "stq": `l1`, `target_pfr`, `prune_fraction` (when in the run to
+            prune); "snn": `refine_every` (steps between codebook refinements).
         notes: what the source leaves open and what the recipe chose for it.
         quick_model_kwargs: what a quick run on bundled data changes in `model_kwargs`
             (a narrower network for images a fraction of the source's size).
+        quick_image_size: the bundled data's image size in a quick run (None: its own);
+            ImageNet networks need 32x32 digits to keep a pixel after five halvings.
     """
 
     name: str
@@ -59,9 +72,13 @@ class Recipe:
     pruning: tuple | None = None
     notes: str = ""
     quick_model_kwargs: dict = dataclasses.field(default_factory=dict)
+    quick_image_size: int | None = None
+    method: str = "pabt"
+    method_options: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         check_one_of("task", self.task, TASKS)
+        check_one_of("method", self.method, METHODS)
         check_one_of("dataset", self.dataset, DATASETS if self.task == "classification" else SEGMENTATION_DATASETS)
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("epochs", self.epochs, minimum=1)
@@ -69,6 +86,11 @@ class Recipe:
             start, end = (check_fraction("pruning", value, include_one=True) for value in self.pruning)
             if not start < end:
                 raise ValueError(f"{self.name}: pruning must start before it ends, got {self.pruning}")
+
+
+# PaBT's pruning phase: tfbin.callbacks.DEFAULT_PHASE, measured best on digits
+# (benchmarks/pabt_digits.py); the seed chose its own "empirically".
+_PABT_PHASE = (0.1, 0.4)
 
 
 def _pabt_cifar10(depth, reported):
@@ -88,9 +110,9 @@ def _pabt_cifar10(depth, reported):
         # eta and phi x0.1 every 100 of 500 epochs.
         optimizer={"learning_rate": 1e-3, "gamma": 1e-3, "threshold": 1e-7, "optimizer": "adam",
                    "schedule_kind": "step", "decay_fraction": 0.2, "decay_rate": 0.1},
-        pruning=(0.2, 0.6),
-        notes="The seed gives no batch size nor pruning epochs (chosen 'empirically'): 128 and pruning "
-              "from 20% to 60% of the run are this recipe's choices.",
+        pruning=_PABT_PHASE,
+        notes="The seed gives no batch size nor pruning epochs (chosen 'empirically'): 128, and pruning "
+              "from 10% to 40% of the run (the phase measured best on digits), are this recipe's choices.",
     )
 
 
@@ -114,9 +136,11 @@ RECIPES = {
             # AMSGrad eta 2.5e-3 -> 5e-8 and Bop phi 1e-4 -> 1e-8, both linear; tau 1e-8.
             optimizer={"learning_rate": 2.5e-3, "gamma": 1e-4, "threshold": 1e-8, "optimizer": "amsgrad",
                        "schedule_kind": "linear", "final_learning_rate": 5e-8, "final_gamma": 1e-8},
-            pruning=(0.2, 0.6),
-            notes="The seed gives no batch size nor pruning epochs: 256 and pruning from 20% to 60% of "
-                  "the run are this recipe's choices.",
+            pruning=_PABT_PHASE,
+            notes="The seed gives no batch size nor pruning epochs: 256, and pruning from 10% to 40% of "
+                  "the run (the phase measured best on digits), are this recipe's choices.",
+            quick_model_kwargs={"width": 16},
+            quick_image_size=32,
         ),
         Recipe(
             name="pabt-deeplab-cityscapes",
@@ -135,11 +159,73 @@ RECIPES = {
             # the values are the ImageNet ones of Table 1.
             optimizer={"learning_rate": 2.5e-3, "gamma": 1e-4, "threshold": 1e-8, "optimizer": "amsgrad",
                        "schedule_kind": "linear", "final_learning_rate": 5e-8, "final_gamma": 1e-8},
-            pruning=(0.2, 0.6),
+            pruning=_PABT_PHASE,
             notes="The seed gives the architecture and the 512x1024 input but no optimizer values, batch "
                   "size, epochs nor pruning epochs: Table 1's ImageNet optimizer, batch 8, 200 epochs and "
-                  "pruning from 20% to 60% of the run are this recipe's choices.",
+                  "pruning from 10% to 40% of the run are this recipe's choices.",
             quick_model_kwargs={"width": 8, "aspp_filters": 32, "low_level_filters": 16, "decoder_filters": 32},
+        ),
+        Recipe(
+            name="stq-a-resnet18-imagenet",
+            title="STQ-A: ResNet-18 BNN, L1 on BatchNorm scales, 19% of its 2D filters pruned, on ImageNet",
+            source="STQ-Nets (seed 004), Section 4 and Table 5",
+            reported="STQ-A ResNet-18 at PFR 19%: 51.15% top-1 (Table 5)",
+            task="classification",
+            dataset="imagenet2012",
+            model="resnet18",
+            model_kwargs={"conv": "bnn", "block": "basic"},
+            image_size=224,
+            batch_size=128,
+            epochs=100,
+            optimizer={"learning_rate": 1e-3},
+            method="stq",
+            method_options={"l1": 1e-4, "target_pfr": 0.19, "prune_fraction": 0.5},
+            notes="Adam without weight decay, batch 128 and the L1 strength 1e-4 are the seed's; it gives no "
+                  "ImageNet schedule nor when to prune: 100 epochs of cosine annealing and pruning at half the "
+                  "run are this recipe's choices. Basic blocks, so pruned channels leave both convolutions.",
+            quick_model_kwargs={"width": 16},
+            quick_image_size=32,
+        ),
+        Recipe(
+            name="snn-resnet18-imagenet",
+            title="SNN: ResNet-18 with 5-bit kernel subsets (0.56 bits per weight), IR-Net training, on ImageNet",
+            source="Sub-bit Neural Networks (seed 001), Section A",
+            reported="tau 5: 6.103 Mbit and 0.501 G bit-OPs (the SNN code's published ResNet-18 figures; the "
+                     "supplement gives no ImageNet accuracy)",
+            task="classification",
+            dataset="imagenet2012",
+            model="resnet18",
+            model_kwargs={"conv": "snn", "tau": 5},
+            image_size=224,
+            batch_size=256,
+            epochs=120,
+            optimizer={"learning_rate": 0.1, "momentum": 0.9},
+            method="snn",
+            method_options={"refine_every": 25},
+            notes="SGD with momentum 0.9, learning rate 0.1 with cosine annealing, batch 256, 120 epochs and "
+                  "refinement every 25 steps are the seed's; its weight decay (1e-4) and Hardtanh activations "
+                  "are left out.",
+            quick_model_kwargs={"width": 16},
+            quick_image_size=32,
+        ),
+        Recipe(
+            name="bnew-resnet20-cifar100",
+            title="BNEW: ReActNet-style ResNet-20 on CIFAR-100, no distillation",
+            source="BNEW (seed 003), Table 1 and Section 2",
+            reported="BNEW without distillation: 55.0% +- 0.5 top-1 in 1000 epochs, 52.7% in 200 (Table 1)",
+            task="classification",
+            dataset="cifar100",
+            model="resnet20",
+            model_kwargs={"conv": "relaxed", "block": "reactnet"},
+            image_size=None,
+            batch_size=128,
+            epochs=1000,
+            optimizer={"learning_rate": 1e-2, "final_fraction": 0.01, "binarize_fraction": 0.25,
+                       "freeze_fraction": 0.98, "push": 40.0},
+            method="bnew",
+            notes="Adam at 0.01 with a linear decay is the seed's; lambda0 1e-4 over ~390 steps and 1000 "
+                  "epochs sets the pull (push 40). The pretraining length (a quarter of the run), the frozen "
+                  "last 2% and batch 128 are this recipe's choices.",
         ),
     )
 }
