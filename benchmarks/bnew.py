@@ -3,7 +3,7 @@
 Seed 003 (BNEW) asks two questions this script asks again at our scale.
 
 Comparison (its Table 1). Per seed, the digits residual net
-(`tfbin.zoo.digits_resnet`, basic blocks) is pretrained with binary
+(`tfbin.zoo.digits_resnet`, Bi-Real blocks) is pretrained with binary
 activations and real weights clipped to [-1, 1] (BNEW's first phase, the
 common start of every method in the seed), then each method trains the same
 number of epochs from those weights:
@@ -250,7 +250,7 @@ def main(argv=None):
     lines = comparison(args, arrays) if args.part == "comparison" else ablation(args, arrays)
     steps = training.steps_per_epoch(arrays)
     header = (
-        f"digits, digits_resnet width {args.width} ({'basic' if args.part == 'comparison' else 'reactnet'} blocks), "
+        f"digits, digits_resnet width {args.width} ({'Bi-Real' if args.part == 'comparison' else 'ReActNet-style'} blocks), "
         f"{args.pretrain_epochs} pretraining epochs (binary activations, weights clipped to [-1, 1]) then "
         f"{args.epochs} epochs per method, Adam lr {args.learning_rate} decaying linearly to 1%, "
         f"{steps} steps per epoch; BNEW lambda0 = {args.push} / ({steps} x {args.epochs}) = "

@@ -664,6 +664,9 @@ class RefineCodebooks(tf.keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._changes = 0
+        # Read here, not in on_train_begin: BackupAndRestore may restore the
+        # optimizer's step count after this callback's on_train_begin.
+        self._step = self._optimizer_step()
 
     def on_train_batch_end(self, batch, logs=None):
         step, every = self._optimizer_step(), self.update_every
