@@ -123,7 +123,7 @@ def test_pabt_deeplab_recipe_trains_on_mock_cityscapes_and_reports_mean_iou(tmp_
     assert (catalog.model, catalog.dataset, catalog.image_size) == ("deeplab", "cityscapes", (512, 1024))
     # The same recipe at a size that trains in seconds: 32x64 images, a narrow network.
     recipe = dataclasses.replace(
-        catalog, image_size=(32, 64), batch_size=2, epochs=2,
+        catalog, image_size=(32, 64), batch_size=2, epochs=1,
         model_kwargs={**catalog.model_kwargs, "weight_bases": 2, "activation_bases": 2,
                       **catalog.quick_model_kwargs, "width": 4},
     )
@@ -131,7 +131,7 @@ def test_pabt_deeplab_recipe_trains_on_mock_cityscapes_and_reports_mean_iou(tmp_
         run = recipes.train(recipe, tmp_path, verbose=0)
     assert run.model.output_shape == (None, 32, 64, 19)
     for key in ("mean_iou", "val_mean_iou"):
-        assert len(run.history[key]) == 2 and all(0.0 <= value <= 1.0 for value in run.history[key])
+        assert len(run.history[key]) == 1 and 0.0 <= run.history[key][0] <= 1.0
     # Pruned to 1/1 by the end, and saved as trained.
     mbns = [layer for layer in run.model.layers if isinstance(layer, tfbin.layers.MultiBaseConv2D)]
     assert len(mbns) == 24 and all(len(layer.live_pairs()) == 1 for layer in mbns)
