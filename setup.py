@@ -39,7 +39,8 @@ setup(
         "matplotlib>=3.7,<4",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2"],
+        # pytest-xdist: the suite runs in two processes (CI has two cores).
+        "test": ["pytest>=7", "pytest-timeout>=2", "pytest-xdist>=3.5"],
         # The OpenVINO target for x86 CPUs (tfbin convert --target openvino) and its NNCF int8
         # baseline: about 210 MB installed that LCE-only users do not need. Pinned: OpenVINO's
         # maintainers call BinaryConvolution obsolete, so a newer release may drop it.

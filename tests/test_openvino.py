@@ -299,7 +299,8 @@ def test_convert_command_targets_openvino_and_bench_times_it(saved, capsys):
                                   "--calibration", "digits", "--samples", "100", "--baseline", "float", "--json")
     assert status == 0, err
     summary = json.loads(stdout)
-    assert summary["target"] == "openvino" and summary["census"]["BinaryConvolution"] == 4
+    # Two MBN 2/1 layers: one BinaryConvolution per activation base, its two weight bases stacked.
+    assert summary["target"] == "openvino" and summary["census"]["BinaryConvolution"] == 2
     assert summary["parity"]["argmax_agreement"] == 1.0 and summary["parity"]["samples"] == 100
     assert summary["size_bytes"] == out.stat().st_size + (directory / "model.bin").stat().st_size
     assert summary["baselines"]["float"]["output"] == str(directory / "model.float.xml")

@@ -44,8 +44,9 @@ def test_resnet20_bit_ops_by_hand():
     assert cost.model_cost(zoo.resnet20()).bit_ops == by_hand
 
 
-@pytest.mark.parametrize("builder", [zoo.resnet20, zoo.resnet56, zoo.resnet18, zoo.resnet34, zoo.resnet50,
-                                     zoo.vgg_small])
+# ResNet-56 and ResNet-34 are deeper stacks of ResNet-20's and ResNet-18's blocks (their layer
+# counts are pinned above); converting those two adds minutes and no new layer pattern.
+@pytest.mark.parametrize("builder", [zoo.resnet20, zoo.resnet18, zoo.resnet50, zoo.vgg_small])
 @pytest.mark.parametrize("scheme", [dict(conv="bnn"), dict(conv="mbn", weight_bases=2, activation_bases=2)])
 def test_every_zoo_model_converts_with_parity(builder, scheme):
     x = np.random.default_rng(0).standard_normal((48, 32, 32, 3)).astype(np.float32)
