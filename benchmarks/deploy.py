@@ -316,7 +316,8 @@ def main(argv=None):
     args.out = args.out or os.path.join(results, "deploy.md")
     rows = [] if args.deeplab_only else [measure(net, variant, args) for net in args.nets for variant in VARIANTS]
     deeplab = [measure_deeplab(tuple(args.deeplab), variant, args) for variant in ("BNN", "MBN 2/2")]
-    table = (markdown(rows, args) if rows else "") + deeplab_markdown(deeplab)
+    header = f"`python benchmarks/deploy.py {' '.join(sys.argv[1:])}` on {platform.machine()}, {args.threads} thread(s).\n"
+    table = (markdown(rows, args) if rows else header) + deeplab_markdown(deeplab)
     print_and_save(table, args.out)
     return 0
 
