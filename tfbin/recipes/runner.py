@@ -88,14 +88,14 @@ def _method_callbacks(recipe, epochs, train_data, single_replica):
         return [tfbin_callbacks.ErrorDecay(), tfbin_callbacks.RefineCodebooks(options["refine_every"])]
     if recipe.pruning is None:
         return []
-    options = dict(smoothness_metric="val_mean_iou" if recipe.task == "segmentation" else "val_accuracy")
+    pruning = dict(smoothness_metric="val_mean_iou" if recipe.task == "segmentation" else "val_accuracy")
     if single_replica:
         # BatchNorm statistics are re-estimated after pruning on one replica;
         # under a distribution strategy Keras keeps its moving averages.
-        options["statistics_data"] = train_data
+        pruning["statistics_data"] = train_data
     if epochs == 1:  # a one-epoch check prunes during its only epoch
-        return [tfbin_callbacks.PruneToBinary(0, 1, frequency="step", update_every=1, **options)]
-    return [tfbin_callbacks.PruneToBinary.for_epochs(epochs, *recipe.pruning, **options)]
+        return [tfbin_callbacks.PruneToBinary(0, 1, frequency="step", update_every=1, **pruning)]
+    return [tfbin_callbacks.PruneToBinary.for_epochs(epochs, *recipe.pruning, **pruning)]
 
 
 def _method_model(recipe, model):
