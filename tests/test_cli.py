@@ -68,6 +68,9 @@ def test_demo_end_to_end_writes_report_and_plot(tmp_path):
     assert pabt["op_census"]["LceBconv2d"] == bnn["op_census"]["LceBconv2d"] == 4
     assert mbn["op_census"]["LceBconv2d"] == 12  # 4 layers, one per activation base with 3 weight bases stacked
     assert abs(pabt["size_bytes"] - bnn["size_bytes"]) <= 0.01 * bnn["size_bytes"]
+    # The smoothness figures the demo prints are in the report too.
+    assert 0.0 <= pabt["pabt_max_drop"] <= pabt["pabt_max_fall"] <= 1.0
+    assert "pabt_max_drop" not in bnn
     png = out / "training_curves.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "argmax" in result.stdout

@@ -477,8 +477,6 @@ def test_train_gives_its_training_split_to_the_pruning_callback(digits):
 
 
 def test_demo_pabt_row_uses_the_default_phase_and_reports_its_smoothness():
-    from types import SimpleNamespace
-
     from tfbin.demo import pabt as pabt_demo
 
     prune = pabt_demo.prune_callback(12, statistics_data=None)
@@ -487,8 +485,6 @@ def test_demo_pabt_row_uses_the_default_phase_and_reports_its_smoothness():
         == (default.start_epoch, default.end_epoch, "step", 1) == (1, 5, "step", 1)
     assert pabt_demo.phases(12)["start_epoch"] == 1 and pabt_demo.phases(12)["end_epoch"] == 5
     assert (pabt_demo.phases(1)["start_epoch"], pabt_demo.phases(1)["end_epoch"]) == (0, 1)  # tfbin demo --epochs 1
-    pruned = SimpleNamespace(history=SimpleNamespace(history={"pabt_max_drop": [0.0, 0.01, 0.025],
-                                                              "pabt_max_fall": [0.0, 0.03, 0.04]}))
-    assert pabt_demo.row_extras("pabt_3x3_to_1x1", pruned) == {"pabt_max_drop": 0.025, "pabt_max_fall": 0.04}
-    assert pabt_demo.row_extras("bnn", SimpleNamespace(history=SimpleNamespace(history={"loss": [1.0]}))) == {}
-    assert pabt_demo.row_extras("bnn", SimpleNamespace(history=None)) == {}
+    history = {"pabt_max_drop": [0.0, 0.01, 0.025], "pabt_max_fall": [0.0, 0.03, 0.04]}
+    assert pabt_demo.row_extras("pabt_3x3_to_1x1", None, history) == {"pabt_max_drop": 0.025, "pabt_max_fall": 0.04}
+    assert pabt_demo.row_extras("bnn", None, {"loss": [1.0]}) == {}

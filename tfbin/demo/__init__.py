@@ -3,8 +3,8 @@
 One module per method (`tfbin.demo.pabt`, ...), each with `ROWS` (the models
 it compares), `train_row(name, dataset, epochs, width, verbose)` returning
 the trained model and its Keras history, and optionally `phases(epochs)` (a
-training phase to shade in the plot) and `row_extras(name, model)` (more
-report keys). `run_demo` runs them all the same way, measures each row here
+training phase to shade in the plot) and `row_extras(name, model, history)`
+(more report keys, from the trained model and its Keras history dict). `run_demo` runs them all the same way, measures each row here
 (the method modules never convert or time anything themselves) and writes
 `report.json` and `training_curves.png`.
 
@@ -110,7 +110,7 @@ def run_demo(method=DEMO_METHODS[0], epochs=12, width=32, seed=0, out=None, verb
         model, histories[name] = module.train_row(name, loaded, epochs, width, verbose)
         row = measure(name, model, loaded)
         if hasattr(module, "row_extras"):
-            row.update(module.row_extras(name, model))
+            row.update(module.row_extras(name, model, histories[name]))
         results.append(row)
     report = {"method": method, "dataset": dataset, "epochs": epochs, "width": width, "seed": seed,
               "models": results}

@@ -48,9 +48,8 @@ def prune_callback(epochs, statistics_data, seed=0):
     return callbacks.PruneToBinary.for_epochs(epochs, seed=seed, statistics_data=statistics_data)
 
 
-def row_extras(name, model):
+def row_extras(name, model, history):
     """The PaBT row's smoothness: its largest test accuracy drops during pruning (`pabt_max_drop`, `pabt_max_fall`)."""
-    history = model.history.history if model.history is not None else {}
     return {key: float(history[key][-1]) for key in ("pabt_max_drop", "pabt_max_fall") if key in history}
 
 

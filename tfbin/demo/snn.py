@@ -51,7 +51,7 @@ def train_row(name, dataset, epochs, width, verbose):
     return model, history.history
 
 
-def row_extras(name, model):
+def row_extras(name, model, history):
     model_cost = cost.model_cost(model)
     return {
         "tau": TAUS[name],

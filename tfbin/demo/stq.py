@@ -58,5 +58,5 @@ def train_row(name, dataset, epochs, width, verbose):
     return net, history.history
 
 
-def row_extras(name, model):
+def row_extras(name, model, history):
     return {"pfr": float(cost.model_cost(model).pfr or 0.0)}
