@@ -12,7 +12,9 @@ Rows:
 - pabt_old:  3/3 pruned to 1/1 by PruneToBinary as the benchmark ran it before
              BatchNorm re-estimation existed (linear, every step, t_start/t_end at
              1/6 and 2/3 of the run, statistics left to Keras);
-- pabt_new:  3/3 pruned to 1/1 with PruneToBinary's defaults (`tfbin.demo.pabt.prune_callback`);
+- pabt_new:  3/3 pruned to 1/1 with PruneToBinary's defaults (`tfbin.demo.pabt.prune_callback`):
+             10% to 40% of the run, polynomial schedule, every step, statistics
+             re-estimated (the linear schedule before is `pabt:phase_0.1_0.4`);
 - pabt:NAME: a variant of VARIANTS (the settings tried to choose the defaults).
 
 Each row reports accuracy twice: with the moving statistics Keras left

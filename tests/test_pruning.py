@@ -443,9 +443,17 @@ def test_strip_pruning_gives_a_plain_bnn_with_the_same_outputs_and_cost(digits):
 def test_for_epochs_places_the_default_phase_in_the_run():
     default = callbacks.PruneToBinary.for_epochs(30)
     assert (default.start_epoch, default.end_epoch) == (3, 12)
-    # The settings chosen on the validation split: prune at every step, no fading, per-layer budget.
+    # The settings chosen on the validation split: prune at every step on the polynomial schedule
+    # (power 3), no fading, per-layer budget.
     assert (default.frequency, default.update_every, default.fade_steps, default.order, default.budget) \
         == ("step", 1, 0, "any", "layer")
+    assert isinstance(default.schedule, pruning.PolynomialSchedule) and default.schedule.power == 3
+    # Fast while many convolutions are left: a 3/3 layer is down to 3 of 9 before the phase is half over,
+    # and keeps 2 until the end.
+    assert default.schedule.live_count(9, 3 + 0.45 * 9) == 3
+    assert default.schedule.live_count(9, 11.99) == 2 and default.schedule.live_count(9, 12) == 1
+    linear = callbacks.PruneToBinary.for_epochs(30, schedule="linear")
+    assert isinstance(linear.schedule, pruning.LinearSchedule) and linear.schedule.live_count(9, 3 + 0.45 * 9) == 6
     short = callbacks.PruneToBinary.for_epochs(3, frequency="epoch")
     assert (short.start_epoch, short.end_epoch, short.frequency) == (1, 2, "epoch")
     custom = callbacks.PruneToBinary.for_epochs(20, start=0.25, end=0.5)

@@ -23,6 +23,7 @@ from tfbin.validation import check_fraction, check_int, check_number, check_one_
 __all__ = [
     "BUDGETS",
     "DEFAULT_PHASE",
+    "DEFAULT_SCHEDULE",
     "FREQUENCIES",
     "ORDERS",
     "ErrorDecay",
@@ -39,6 +40,10 @@ ORDERS = ("any", "activations_first", "weights_first")
 BUDGETS = ("layer", "global")
 # The pruning phase of `PruneToBinary.for_epochs`, as fractions of the run.
 DEFAULT_PHASE = (0.1, 0.4)
+# Its schedule: polynomial (power 3) prunes fast while many convolutions are
+# left and slowly at the end, where each removal takes a larger share of a
+# layer and the network needs longer to recover (benchmarks/pabt_digits.py).
+DEFAULT_SCHEDULE = "polynomial"
 
 
 def _fully_live(mask):
@@ -201,12 +206,14 @@ class PruneToBinary(tf.keras.callbacks.Callback):
     def for_epochs(cls, epochs, start=DEFAULT_PHASE[0], end=DEFAULT_PHASE[1], **kwargs):
         """The callback for a run of `epochs`, pruning from `start` to `end` (fractions of the run).
 
-        The default phase is the one measured best on digits
+        The defaults are the ones measured best on digits
         (benchmarks/pabt_digits.py): a short warm-up, pruning until 40% of the
-        run, then a long fine-tuning of the 1-bit network, pruning at every
-        training step (`frequency="step"`, `update_every=1`) as measured
-        there. The start is at least epoch 1, so that `pabt_max_drop` has a
-        reference. Other arguments go to `PruneToBinary` and override these.
+        run on the polynomial schedule (`DEFAULT_SCHEDULE`: fast while many
+        convolutions are left, slowly at the end), then a long fine-tuning of
+        the 1-bit network, pruning at every training step
+        (`frequency="step"`, `update_every=1`). The start is at least epoch
+        1, so that `pabt_max_drop` has a reference. Other arguments go to
+        `PruneToBinary` and override these.
         """
         epochs = check_int("epochs", epochs, minimum=2)
         check_fraction("start", start)
@@ -215,6 +222,7 @@ class PruneToBinary(tf.keras.callbacks.Callback):
             raise ValueError(f"start ({start}) must be smaller than end ({end})")
         first = max(1, int(round(start * epochs)))
         last = min(epochs, max(first + 1, int(round(end * epochs))))
+        kwargs.setdefault("schedule", DEFAULT_SCHEDULE)
         kwargs.setdefault("frequency", "step")
         kwargs.setdefault("update_every", 1)
         return cls(first, last, **kwargs)
