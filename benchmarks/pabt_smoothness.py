@@ -61,6 +61,8 @@ VARIANTS = {
     "global+fade_half_epoch": dict(schedule="linear", budget="global", fade_steps="half"),
     "activations_first": dict(schedule="linear", order="activations_first"),
     "weights_first": dict(schedule="linear", order="weights_first"),
+    "polynomial+window_epoch": dict(schedule="polynomial", importance_window="epoch"),
+    "polynomial+window_100": dict(schedule="polynomial", importance_window=100),
 }
 UNPRUNED = {"unpruned_1x1": (1, 1), "unpruned_3x3": (3, 3)}
 
@@ -77,6 +79,8 @@ def prune_callback(variant, seed, statistics_data):
     fade = settings.pop("fade_steps", None)
     if fade:
         settings["fade_steps"] = _steps() // 2 if fade == "half" else _steps()
+    if settings.get("importance_window") == "epoch":
+        settings["importance_window"] = _steps()
     schedule = settings.pop("schedule")
     if schedule == "geometric":
         schedule = GeometricSchedule(*PHASE)
