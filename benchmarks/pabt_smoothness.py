@@ -10,6 +10,7 @@ pruning), `pabt_max_fall` (below the best value since) and the final accuracy.
 an unpruned curve over the same epochs: the noise floor of these figures.
 
     python benchmarks/pabt_smoothness.py --variants linear polynomial --seeds 0 1 2 3 4 5
+    python benchmarks/pabt_smoothness.py --variants polynomial --epochs 24
     python benchmarks/pabt_smoothness.py --table-from results/select/smoothness.json
 
 The table is printed and written to --out; the records go to --out with .json.
@@ -31,7 +32,13 @@ from tfbin import callbacks, data, pruning, training, zoo
 from tfbin.files import write_json
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-EPOCHS, WIDTH, PHASE = 12, 32, (1, 5)
+WIDTH = 32
+
+
+def phase(epochs):
+    """The pruning phase of `PruneToBinary.for_epochs(epochs)`: (start_epoch, end_epoch)."""
+    prune = callbacks.PruneToBinary.for_epochs(epochs)
+    return prune.start_epoch, prune.end_epoch
 
 
 class GeometricSchedule(pruning.PruningSchedule):
@@ -74,7 +81,7 @@ def _split():
     return data.Arrays(x_fit, y_fit, x_val, y_val, num_classes=10)
 
 
-def prune_callback(variant, seed, statistics_data):
+def prune_callback(variant, epochs, seed, statistics_data):
     settings = dict(VARIANTS[variant])
     fade = settings.pop("fade_steps", None)
     if fade:
@@ -83,52 +90,53 @@ def prune_callback(variant, seed, statistics_data):
         settings["importance_window"] = _steps()
     schedule = settings.pop("schedule")
     if schedule == "geometric":
-        schedule = GeometricSchedule(*PHASE)
+        schedule = GeometricSchedule(*phase(epochs))
         return callbacks.PruneToBinary(schedule=schedule, frequency="step", update_every=1, seed=seed,
                                        statistics_data=statistics_data, **settings)
     settings.setdefault("frequency", "step")
-    return callbacks.PruneToBinary(*PHASE, schedule=schedule, update_every=1, seed=seed,
+    return callbacks.PruneToBinary(*phase(epochs), schedule=schedule, update_every=1, seed=seed,
                                    statistics_data=statistics_data, **settings)
 
 
-def falls(curve):
+def falls(curve, epochs):
     """(max drop, max fall) of `curve` over the pruning phase, as PruneToBinary logs them."""
-    reference = peak = curve[PHASE[0] - 1]
+    start, end = phase(epochs)
+    reference = peak = curve[start - 1]
     drop = fall = 0.0
-    for value in curve[PHASE[0]:PHASE[1] + 1]:
+    for value in curve[start:end + 1]:
         drop, peak = max(drop, reference - value), max(peak, value)
         fall = max(fall, peak - value)
     return drop, fall
 
 
-def run(variant, seed):
+def run(variant, epochs, seed):
     split = _split()
     m, n = UNPRUNED.get(variant, (3, 3))
     tf.keras.utils.set_random_seed(seed)
     model = zoo.digits_resnet(width=WIDTH, conv="mbn", weight_bases=m, activation_bases=n)
-    extra = [] if variant in UNPRUNED else [prune_callback(variant, seed, split.x_train)]
-    history = training.train(model, split, EPOCHS, callbacks=extra, verbose=0).history
+    extra = [] if variant in UNPRUNED else [prune_callback(variant, epochs, seed, split.x_train)]
+    history = training.train(model, split, epochs, callbacks=extra, verbose=0).history
     curve = [round(float(v), 4) for v in history["val_accuracy"]]
-    drop, fall = falls(curve)
-    return {"variant": variant, "seed": seed, "curve": curve, "final": curve[-1], "max_drop": drop, "max_fall": fall,
-            "train_curve": [round(float(v), 4) for v in history["accuracy"]]}
+    drop, fall = falls(curve, epochs)
+    return {"variant": variant, "epochs": epochs, "seed": seed, "curve": curve, "final": curve[-1],
+            "max_drop": drop, "max_fall": fall, "train_curve": [round(float(v), 4) for v in history["accuracy"]]}
 
 
 def table(records):
     lines = [
         f"digits validation split (a stratified quarter of the training split), digits_resnet width {WIDTH}, "
-        f"{EPOCHS} epochs, constant eta, PaBT 3/3 -> 1/1 from epoch {PHASE[0]} to {PHASE[1]} (the demo's "
-        "configuration); falls in percentage points over the pruning phase",
+        "constant eta, PaBT 3/3 -> 1/1 over `PruneToBinary.for_epochs`' phase (12 epochs: the demo's "
+        "configuration, pruning from epoch 1 to 5); falls in percentage points over the pruning phase",
         "",
-        "| setting | seeds | final acc. mean | max fall mean | worst | seeds > 3 pp | max drop worst "
+        "| setting | epochs | seeds | final acc. mean | max fall mean | worst | seeds > 3 pp | max drop worst "
         "| seeds > 3 pp |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for variant, group in records.items():
+    for (variant, epochs), group in records.items():
         final = np.mean([r["final"] for r in group])
         fall = [100 * r["max_fall"] for r in group]
         drop = [100 * r["max_drop"] for r in group]
-        lines.append(f"| {variant} | {len(group)} | {final:.4f} | {np.mean(fall):.1f} | {max(fall):.1f} | "
+        lines.append(f"| {variant} | {epochs} | {len(group)} | {final:.4f} | {np.mean(fall):.1f} | {max(fall):.1f} | "
                      f"{sum(f > 3 for f in fall)} | {max(drop):.1f} | {sum(d > 3 for d in drop)} |")
     return "\n".join(lines) + "\n"
 
@@ -138,6 +146,7 @@ def main(argv=None):
     names = [*VARIANTS, *UNPRUNED]
     parser.add_argument("--variants", nargs="+", default=names, choices=names)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
+    parser.add_argument("--epochs", type=int, default=12, help="epochs of every run (the demo trains 12)")
     parser.add_argument("--out", default=os.path.join(RESULTS, "select", "smoothness.md"))
     parser.add_argument("--table-from", nargs="+", default=None, metavar="RUNS_JSON")
     args = parser.parse_args(argv)
@@ -150,14 +159,14 @@ def main(argv=None):
     else:
         for seed in args.seeds:
             for variant in args.variants:
-                records.append({**run(variant, seed), "command": command})
+                records.append({**run(variant, args.epochs, seed), "command": command})
                 r = records[-1]
                 print(f"{variant:24s} seed {seed}: final {r['final']:.4f}  max drop {100 * r['max_drop']:.1f} pp  "
                       f"max fall {100 * r['max_fall']:.1f} pp", flush=True)
         write_json(os.path.splitext(args.out)[0] + ".json", records)
     grouped = {}
     for record in records:
-        grouped.setdefault(record["variant"], []).append(record)
+        grouped.setdefault((record["variant"], record.get("epochs", 12)), []).append(record)
     commands = sorted({r["command"] for r in records})
     print_and_save(table(grouped) + "\nCommands:\n\n" + "\n".join(f"    {c}" for c in commands) + "\n", args.out)
     return 0
