@@ -42,7 +42,8 @@ BUDGETS = ("layer", "global")
 DEFAULT_PHASE = (0.1, 0.4)
 # Its schedule: polynomial (power 3) prunes fast while many convolutions are
 # left and slowly at the end, where each removal takes a larger share of a
-# layer and the network needs longer to recover (benchmarks/pabt_digits.py).
+# layer and the network needs longer to recover (benchmarks/pabt_smoothness.py
+# and pabt_digits.py).
 DEFAULT_SCHEDULE = "polynomial"
 
 

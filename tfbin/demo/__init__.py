@@ -4,9 +4,10 @@ One module per method (`tfbin.demo.pabt`, ...), each with `ROWS` (the models
 it compares), `train_row(name, dataset, epochs, width, verbose)` returning
 the trained model and its Keras history, and optionally `phases(epochs)` (a
 training phase to shade in the plot) and `row_extras(name, model, history)`
-(more report keys, from the trained model and its Keras history dict). `run_demo` runs them all the same way, measures each row here
-(the method modules never convert or time anything themselves) and writes
-`report.json` and `training_curves.png`.
+(more report keys, from the trained model and its history dict). `run_demo`
+runs them all the same way, measures each row here (the method modules never
+convert or time anything themselves) and writes `report.json` and
+`training_curves.png`.
 
 ```python
 import tempfile
