@@ -45,7 +45,8 @@ class GeometricSchedule(pruning.PruningSchedule):
     """Live convolutions fall by a constant factor per unit of time: total ** (1 - progress)."""
 
     def fraction(self, progress):
-        return progress
+        # The pruned fraction depends on the layer's size; this is a 3/3 layer's (9 convolutions).
+        return (9.0 - 9.0 ** (1.0 - progress)) / 8.0
 
     def live_count(self, total, epoch):
         progress = min(max((epoch - self.start_epoch) / (self.end_epoch - self.start_epoch), 0.0), 1.0)
@@ -56,7 +57,7 @@ def _steps():
     return int(np.ceil(len(_split().x_train) / 64))
 
 
-# PruneToBinary keyword arguments of each setting, over the demo's phase, every step.
+# PruneToBinary keyword arguments of each setting, over `phase(epochs)`, every step unless told.
 VARIANTS = {
     "linear": dict(schedule="linear"),
     "polynomial": dict(schedule="polynomial"),
