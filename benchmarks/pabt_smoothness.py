@@ -53,10 +53,6 @@ class GeometricSchedule(pruning.PruningSchedule):
         return int(np.ceil(total ** (1.0 - progress) - 1e-9))
 
 
-def _steps():
-    return int(np.ceil(len(_split().x_train) / 64))
-
-
 # PruneToBinary keyword arguments of each setting, over `phase(epochs)`, every step unless told.
 VARIANTS = {
     "linear": dict(schedule="linear"),
@@ -82,21 +78,21 @@ def _split():
     return data.Arrays(x_fit, y_fit, x_val, y_val, num_classes=10)
 
 
-def prune_callback(variant, epochs, seed, statistics_data):
+def prune_callback(variant, epochs, seed, split):
     settings = dict(VARIANTS[variant])
+    steps = training.steps_per_epoch(split)  # as training.train fits it
     fade = settings.pop("fade_steps", None)
     if fade:
-        settings["fade_steps"] = _steps() // 2 if fade == "half" else _steps()
+        settings["fade_steps"] = steps // 2 if fade == "half" else steps
     if settings.get("importance_window") == "epoch":
-        settings["importance_window"] = _steps()
-    schedule = settings.pop("schedule")
+        settings["importance_window"] = steps
+    # A schedule object holds the phase itself; a schedule name takes it from the arguments.
+    schedule, phase_epochs = settings.pop("schedule"), phase(epochs)
     if schedule == "geometric":
-        schedule = GeometricSchedule(*phase(epochs))
-        return callbacks.PruneToBinary(schedule=schedule, frequency="step", update_every=1, seed=seed,
-                                       statistics_data=statistics_data, **settings)
+        schedule, phase_epochs = GeometricSchedule(*phase_epochs), ()
     settings.setdefault("frequency", "step")
-    return callbacks.PruneToBinary(*phase(epochs), schedule=schedule, update_every=1, seed=seed,
-                                   statistics_data=statistics_data, **settings)
+    return callbacks.PruneToBinary(*phase_epochs, schedule=schedule, update_every=1, seed=seed,
+                                   statistics_data=split.x_train, **settings)
 
 
 def falls(curve, epochs):
@@ -115,7 +111,7 @@ def run(variant, epochs, seed):
     m, n = UNPRUNED.get(variant, (3, 3))
     tf.keras.utils.set_random_seed(seed)
     model = zoo.digits_resnet(width=WIDTH, conv="mbn", weight_bases=m, activation_bases=n)
-    extra = [] if variant in UNPRUNED else [prune_callback(variant, epochs, seed, split.x_train)]
+    extra = [] if variant in UNPRUNED else [prune_callback(variant, epochs, seed, split)]
     history = training.train(model, split, epochs, callbacks=extra, verbose=0).history
     curve = [round(float(v), 4) for v in history["val_accuracy"]]
     drop, fall = falls(curve, epochs)

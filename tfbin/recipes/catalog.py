@@ -91,6 +91,10 @@ class Recipe:
 # PaBT's pruning phase: tfbin.callbacks.DEFAULT_PHASE, measured best on digits
 # (benchmarks/pabt_digits.py); the seed chose its own "empirically".
 _PABT_PHASE = (0.1, 0.4)
+# Table 1's ImageNet setting: AMSGrad eta 2.5e-3 -> 5e-8 and Bop phi 1e-4 -> 1e-8, both
+# linear; tau 1e-8.
+_PABT_IMAGENET_OPTIMIZER = {"learning_rate": 2.5e-3, "gamma": 1e-4, "threshold": 1e-8, "optimizer": "amsgrad",
+                            "schedule_kind": "linear", "final_learning_rate": 5e-8, "final_gamma": 1e-8}
 
 
 def _pabt_cifar10(depth, reported):
@@ -133,9 +137,7 @@ RECIPES = {
             image_size=224,
             batch_size=256,
             epochs=100,
-            # AMSGrad eta 2.5e-3 -> 5e-8 and Bop phi 1e-4 -> 1e-8, both linear; tau 1e-8.
-            optimizer={"learning_rate": 2.5e-3, "gamma": 1e-4, "threshold": 1e-8, "optimizer": "amsgrad",
-                       "schedule_kind": "linear", "final_learning_rate": 5e-8, "final_gamma": 1e-8},
+            optimizer=_PABT_IMAGENET_OPTIMIZER,
             pruning=_PABT_PHASE,
             notes="The seed gives no batch size nor pruning epochs: 256, and pruning from 10% to 40% of "
                   "the run (the phase measured best on digits), are this recipe's choices.",
@@ -157,8 +159,7 @@ RECIPES = {
             epochs=200,
             # Table 2's PaBT row: AMSGrad for BatchNorm and scaling factors, Bop for the weights;
             # the values are the ImageNet ones of Table 1.
-            optimizer={"learning_rate": 2.5e-3, "gamma": 1e-4, "threshold": 1e-8, "optimizer": "amsgrad",
-                       "schedule_kind": "linear", "final_learning_rate": 5e-8, "final_gamma": 1e-8},
+            optimizer=_PABT_IMAGENET_OPTIMIZER,
             pruning=_PABT_PHASE,
             notes="The seed gives the architecture and the 512x1024 input but no optimizer values, batch "
                   "size, epochs nor pruning epochs: Table 1's ImageNet optimizer, batch 8, 200 epochs and "
