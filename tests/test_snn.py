@@ -307,6 +307,24 @@ def test_refinement_keeps_its_schedule_when_callbacks_see_several_steps_at_once(
     assert refined_at == [2, 4, 6, 8]  # callbacks ran after steps 3, 6 and 8
 
 
+def test_refinement_counts_steps_under_bop_and_adam():
+    # larq's CaseOptimizer does not advance its own `iterations`, only the optimizers it holds.
+    tf.keras.utils.set_random_seed(2)
+    inputs = tf.keras.Input((8, 8, 1))
+    hidden = SubBitConv2D(8, 3, tau=5, padding="same")(inputs)
+    hidden = lq.layers.QuantConv2D(8, 3, padding="same", input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+                                   kernel_constraint="weight_clip", use_bias=False)(hidden)
+    outputs = tf.keras.layers.Dense(10)(tf.keras.layers.GlobalAveragePooling2D()(hidden))
+    model = tf.keras.Model(inputs, outputs)
+    model.compile(optimizers.bop_optimizer(), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert isinstance(model.optimizer, lq.optimizers.CaseOptimizer)
+    refine, refined_at = callbacks.RefineCodebooks(update_every=2), []
+    original = refine.refine
+    refine.refine = lambda step: refined_at.append(step) or original(step)
+    model.fit(digits().x_train[:256], digits().y_train[:256], epochs=1, batch_size=64, verbose=0, callbacks=[refine])
+    assert refined_at == [2, 4]
+
+
 def test_resumed_training_refines_like_an_uninterrupted_run(straight_run, tmp_path):
     straight = straight_run[0]
     resumed = _fit(tmp_path, interrupt_at=1)[0]

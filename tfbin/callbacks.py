@@ -12,6 +12,7 @@ snn = [callbacks.ErrorDecay(t_min=0.1, t_max=10.0), callbacks.RefineCodebooks(up
 """
 import warnings
 
+import larq as lq
 import numpy as np
 import tensorflow as tf
 
@@ -523,6 +524,17 @@ class PruneFilters(tf.keras.callbacks.Callback):
         logs["stq_bit_ops"] = float(model_cost.bit_ops)
 
 
+def _steps_applied(optimizer):
+    """The number of training steps `optimizer` has applied.
+
+    larq's `CaseOptimizer` (Bop for 1-bit weights, Adam for the rest) never
+    advances its own `iterations`; the optimizers it holds count the steps.
+    """
+    if isinstance(optimizer, lq.optimizers.CaseOptimizer):
+        return max(int(tf.keras.backend.get_value(part.iterations)) for part in optimizer.optimizers)
+    return int(tf.keras.backend.get_value(optimizer.iterations))
+
+
 def _error_decay_holders(model):
     """The layers and quantizers of `model` that hold an error decay t (IR-Net's EDE)."""
     return [module for module in model.submodules if getattr(module, "error_decay_t", None) is not None]
@@ -669,7 +681,7 @@ class RefineCodebooks(tf.keras.callbacks.Callback):
         self._step = self._optimizer_step()
 
     def _optimizer_step(self):
-        return int(tf.keras.backend.get_value(self.model.optimizer.iterations))
+        return _steps_applied(self.model.optimizer)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._changes = 0
