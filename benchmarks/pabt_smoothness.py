@@ -9,13 +9,19 @@ pruning), `pabt_max_fall` (below the best value since) and the final accuracy.
 `unpruned_1x1` and `unpruned_3x3` train without pruning and show the falls of
 an unpruned curve over the same epochs: the noise floor of these figures.
 
+Settings past PruneToBinary's own options (other Bop settings, smaller batches, pausing or
+shortening Bop's memory after removals, measured importance, a budget over the network's total)
+are built here from PruneToBinary and Keras callbacks. `--threads 1` makes a run repeat exactly.
+
     python benchmarks/pabt_smoothness.py --variants linear polynomial --seeds 0 1 2 3 4 5
     python benchmarks/pabt_smoothness.py --variants polynomial --epochs 24
+    python benchmarks/pabt_smoothness.py --threads 1 --variants polynomial polynomial+hold_flips_epoch
     python benchmarks/pabt_smoothness.py --table-from results/select/smoothness.json
 
 The table is printed and written to --out; the records go to --out with .json.
 """
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -26,10 +32,12 @@ from sklearn.model_selection import train_test_split
 
 import tfbin  # noqa: F401  (before TensorFlow)
 from common import print_and_save
+import larq as lq  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfbin import callbacks, data, pruning, training, zoo
 from tfbin.files import write_json
+from tfbin.layers import MultiBaseConv2D
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 WIDTH = 32
@@ -53,7 +61,124 @@ class GeometricSchedule(pruning.PruningSchedule):
         return int(np.ceil(total ** (1.0 - progress) - 1e-9))
 
 
-# PruneToBinary keyword arguments of each setting, over `phase(epochs)`, every step unless told.
+class TotalBudget(callbacks.PruneToBinary):
+    """A global budget whose schedule runs over the network's total (one convolution per layer at the end).
+
+    `budget="global"` follows the sum of the per-layer schedules, so its removals come in steps of one
+    per layer at the same times; this total falls one convolution at a time.
+    """
+
+    def _global_excess(self, masks, committed, target, event):
+        layers = len(self._layers)
+        total = sum(layer.weight_bases * layer.activation_bases for layer in self._layers)
+        time = event / self.params["steps"]  # frequency="step": event counts steps
+        target = layers - 1 + self.schedule.live_count(total - layers + 1, time)
+        return super()._global_excess(masks, committed, target, event)
+
+
+class MeasuredImportance(callbacks.PruneToBinary):
+    """Before a layer prunes, scores each live convolution by the training loss measured without it.
+
+    The loss increase on `samples` training images (batch statistics, as in training) replaces the
+    Taylor estimate |c * dL/dc|, which is first order and a removal late in the schedule is not small.
+    """
+
+    def __init__(self, *args, samples=512, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.samples = samples
+        self._x, self._y = None, None
+
+    def set_training_data(self, x, y):
+        self._x, self._y = x, y
+
+    def _prune(self, time, event):
+        for index, layer in enumerate(self._layers):
+            mask = tf.keras.backend.get_value(layer.mask)
+            target = self.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
+            if int((mask >= 1).sum()) > target:
+                layer.importance.assign(self._loss_increase(layer, mask, event).astype(np.float32))
+        super()._prune(time, event)
+
+    def _loss_increase(self, layer, mask, event):
+        rng = np.random.default_rng([self.seed, event])
+        chosen = rng.choice(len(self._x), size=min(len(self._x), self.samples), replace=False)
+        x, y = tf.constant(self._x[chosen]), tf.constant(self._y[chosen])
+        statistics = [v for m in self.model.submodules if isinstance(m, tf.keras.layers.BatchNormalization)
+                      for v in (m.moving_mean, m.moving_variance)]
+        saved = [v.numpy() for v in statistics]  # a training-mode call moves them
+        loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        scores = np.full(mask.shape, np.inf)
+        base = float(loss(y, self.model(x, training=True)))
+        for live in zip(*np.nonzero(mask >= 1)):
+            trial = mask.copy()
+            trial[live] = 0.0
+            layer.mask.assign(trial)
+            scores[live] = float(loss(y, self.model(x, training=True))) - base
+        layer.mask.assign(mask)
+        for variable, value in zip(statistics, saved):
+            variable.assign(value)
+        return np.where(np.isfinite(scores), scores - scores[np.isfinite(scores)].min(), 0.0)
+
+
+def _bop(model):
+    return next(o for o in model.optimizer.optimizers if isinstance(o, lq.optimizers.Bop))
+
+
+def _masks(model):
+    return [tf.keras.backend.get_value(m.mask).copy() for m in model.submodules if isinstance(m, MultiBaseConv2D)]
+
+
+class HoldFlips(tf.keras.callbacks.Callback):
+    """For `steps` training steps after any pruning event, Bop neither accumulates nor flips (gamma 0).
+
+    `steps="rest"`: from the last pruning event (one convolution per layer) to the end of training.
+
+    Place it after PruneToBinary, which prunes at the start of a step.
+    """
+
+    def __init__(self, steps, gamma):
+        super().__init__()
+        self.steps, self.gamma = steps, gamma
+        self._masks, self._left = None, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        masks = _masks(self.model)
+        if self.steps == "rest":  # from the last removal to the end of training
+            self._left = 1 if all((mask >= 1).sum() <= 1 for mask in masks) else 0
+        elif self._masks is not None and any(not np.array_equal(a, b) for a, b in zip(masks, self._masks)):
+            self._left = self.steps
+        self._masks = masks
+        _bop(self.model)._set_hyper("gamma", 0.0 if self._left > 0 else self.gamma)
+        self._left -= 1
+
+
+class ScaleBopMemory(tf.keras.callbacks.Callback):
+    """After a layer loses convolutions, multiplies Bop's gradient average m of its kernel by `factor`.
+
+    m averages gradients of the network before the removal; a smaller m lets the kernel follow the
+    gradients of the pruned one sooner.
+    """
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+        self._masks = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        masks = _masks(self.model)
+        if self._masks is not None:
+            layers = [m for m in self.model.submodules if isinstance(m, MultiBaseConv2D)]
+            for layer, new, old in zip(layers, masks, self._masks):
+                # Bop's own step count: larq's CaseOptimizer does not advance its `iterations`.
+                if not np.array_equal(new, old) and int(_bop(self.model).iterations) > 0:
+                    m = _bop(self.model).get_slot(layer.kernel, "m")
+                    m.assign(m * self.factor)
+        self._masks = masks
+
+
+# PruneToBinary keyword arguments of each setting, over `phase(epochs)`, every step unless told;
+# "training" holds what else differs: Bop's settings (`training.default_optimizer` arguments), the
+# batch size, and the extra callbacks above (hold_flips, bop_memory, measured importance, total budget).
 VARIANTS = {
     "linear": dict(schedule="linear"),
     "polynomial": dict(schedule="polynomial"),
@@ -67,8 +192,21 @@ VARIANTS = {
     "weights_first": dict(schedule="linear", order="weights_first"),
     "polynomial+window_epoch": dict(schedule="polynomial", importance_window="epoch"),
     "polynomial+window_100": dict(schedule="polynomial", importance_window=100),
+    "polynomial+measured_importance": dict(schedule="polynomial", training=dict(measured_importance=512)),
+    "polynomial+total_budget": dict(schedule="polynomial", budget="global", training=dict(total_budget=True)),
+    "polynomial+hold_flips_8": dict(schedule="polynomial", training=dict(hold_flips=8)),
+    "polynomial+hold_flips_epoch": dict(schedule="polynomial", training=dict(hold_flips="epoch")),
+    "polynomial+hold_flips_after_last": dict(schedule="polynomial", training=dict(hold_flips="rest")),
+    "polynomial+bop_memory_0.3": dict(schedule="polynomial", training=dict(bop_memory=0.3)),
+    "polynomial+bop_memory_0.1": dict(schedule="polynomial", training=dict(bop_memory=0.1)),
+    "polynomial+bop_memory_0": dict(schedule="polynomial", training=dict(bop_memory=0.0)),
+    "polynomial+bop_gamma_3e-3": dict(schedule="polynomial", training=dict(optimizer=dict(gamma=3e-3))),
+    "polynomial+bop_threshold_1e-6": dict(schedule="polynomial", training=dict(optimizer=dict(threshold=1e-6))),
+    "polynomial+bop_threshold_1e-5": dict(schedule="polynomial", training=dict(optimizer=dict(threshold=1e-5))),
+    "polynomial+batch_32": dict(schedule="polynomial", training=dict(batch_size=32)),
 }
-UNPRUNED = {"unpruned_1x1": (1, 1), "unpruned_3x3": (3, 3)}
+UNPRUNED = {"unpruned_1x1": (1, 1), "unpruned_3x3": (3, 3), "unpruned_1x1+batch_32": (1, 1)}
+UNPRUNED_TRAINING = {"unpruned_1x1+batch_32": dict(batch_size=32)}
 
 
 def _split():
@@ -78,9 +216,10 @@ def _split():
     return data.Arrays(x_fit, y_fit, x_val, y_val, num_classes=10)
 
 
-def prune_callback(variant, epochs, seed, split):
+def prune_callback(variant, epochs, seed, split, batch_size=64):
     settings = dict(VARIANTS[variant])
-    steps = training.steps_per_epoch(split)  # as training.train fits it
+    extra = settings.pop("training", {})
+    steps = training.steps_per_epoch(split, batch_size)  # as training.train fits it
     fade = settings.pop("fade_steps", None)
     if fade:
         settings["fade_steps"] = steps // 2 if fade == "half" else steps
@@ -91,8 +230,34 @@ def prune_callback(variant, epochs, seed, split):
     if schedule == "geometric":
         schedule, phase_epochs = GeometricSchedule(*phase_epochs), ()
     settings.setdefault("frequency", "step")
-    return callbacks.PruneToBinary(*phase_epochs, schedule=schedule, update_every=1, seed=seed,
-                                   statistics_data=split.x_train, **settings)
+    kind = callbacks.PruneToBinary
+    if extra.get("total_budget"):
+        kind = TotalBudget
+    elif extra.get("measured_importance"):
+        kind = functools.partial(MeasuredImportance, samples=extra["measured_importance"])
+    prune = kind(*phase_epochs, schedule=schedule, update_every=1, seed=seed, statistics_data=split.x_train,
+                 **settings)
+    if extra.get("measured_importance"):
+        prune.set_training_data(split.x_train, split.y_train)
+    return prune
+
+
+def training_settings(variant):
+    """What a setting changes besides PruneToBinary's arguments (`VARIANTS[...]["training"]`)."""
+    return dict(VARIANTS.get(variant, {}).get("training", UNPRUNED_TRAINING.get(variant, {})))
+
+
+def extra_callbacks(variant, split, batch_size, gamma):
+    """The callbacks that go after PruneToBinary for `variant`."""
+    settings = training_settings(variant)
+    extra = []
+    if "hold_flips" in settings:
+        hold = settings["hold_flips"]
+        steps = training.steps_per_epoch(split, batch_size) if hold == "epoch" else hold
+        extra.append(HoldFlips(steps, gamma))
+    if "bop_memory" in settings:
+        extra.append(ScaleBopMemory(settings["bop_memory"]))
+    return extra
 
 
 def falls(curve, epochs):
@@ -109,10 +274,16 @@ def falls(curve, epochs):
 def run(variant, epochs, seed):
     split = _split()
     m, n = UNPRUNED.get(variant, (3, 3))
+    settings = training_settings(variant)
+    batch_size = settings.get("batch_size", 64)
+    bop = {"gamma": 1e-3, "threshold": 1e-7, **settings.get("optimizer", {})}
     tf.keras.utils.set_random_seed(seed)
     model = zoo.digits_resnet(width=WIDTH, conv="mbn", weight_bases=m, activation_bases=n)
-    extra = [] if variant in UNPRUNED else [prune_callback(variant, epochs, seed, split)]
-    history = training.train(model, split, epochs, callbacks=extra, verbose=0).history
+    extra = [] if variant in UNPRUNED else [prune_callback(variant, epochs, seed, split, batch_size)]
+    extra += extra_callbacks(variant, split, batch_size, bop["gamma"])
+    optimizer = training.default_optimizer(model, **bop)
+    history = training.train(model, split, epochs, optimizer=optimizer, callbacks=extra, batch_size=batch_size,
+                             verbose=0).history
     curve = [round(float(v), 4) for v in history["val_accuracy"]]
     drop, fall = falls(curve, epochs)
     return {"variant": variant, "epochs": epochs, "seed": seed, "curve": curve, "final": curve[-1],
@@ -125,15 +296,15 @@ def table(records):
         "constant eta, PaBT 3/3 -> 1/1 over `PruneToBinary.for_epochs`' phase (12 epochs: the demo's "
         "configuration, pruning from epoch 1 to 5); falls in percentage points over the pruning phase",
         "",
-        "| setting | epochs | seeds | final acc. mean | max fall mean | worst | seeds > 3 pp | max drop worst "
-        "| seeds > 3 pp |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| setting | epochs | threads | seeds | final acc. mean | max fall mean | worst | seeds > 3 pp "
+        "| max drop worst | seeds > 3 pp |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (variant, epochs), group in records.items():
+    for (variant, epochs, threads), group in records.items():
         final = np.mean([r["final"] for r in group])
         fall = [100 * r["max_fall"] for r in group]
         drop = [100 * r["max_drop"] for r in group]
-        lines.append(f"| {variant} | {epochs} | {len(group)} | {final:.4f} | {np.mean(fall):.1f} | {max(fall):.1f} | "
+        lines.append(f"| {variant} | {epochs} | {threads or 'all'} | {len(group)} | {final:.4f} | {np.mean(fall):.1f} | {max(fall):.1f} | "
                      f"{sum(f > 3 for f in fall)} | {max(drop):.1f} | {sum(d > 3 for d in drop)} |")
     return "\n".join(lines) + "\n"
 
@@ -146,7 +317,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=12, help="epochs of every run (the demo trains 12)")
     parser.add_argument("--out", default=os.path.join(RESULTS, "select", "smoothness.md"))
     parser.add_argument("--table-from", nargs="+", default=None, metavar="RUNS_JSON")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="TensorFlow threads (default: all cores); float order, and so a run, depends on it")
     args = parser.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     command = "python benchmarks/pabt_smoothness.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     records = []
     if args.table_from:
@@ -156,14 +332,15 @@ def main(argv=None):
     else:
         for seed in args.seeds:
             for variant in args.variants:
-                records.append({**run(variant, args.epochs, seed), "command": command})
+                records.append({**run(variant, args.epochs, seed), "threads": args.threads, "command": command})
                 r = records[-1]
                 print(f"{variant:24s} seed {seed}: final {r['final']:.4f}  max drop {100 * r['max_drop']:.1f} pp  "
                       f"max fall {100 * r['max_fall']:.1f} pp", flush=True)
         write_json(os.path.splitext(args.out)[0] + ".json", records)
     grouped = {}
     for record in records:
-        grouped.setdefault((record["variant"], record.get("epochs", 12)), []).append(record)
+        key = (record["variant"], record.get("epochs", 12), record.get("threads"))
+        grouped.setdefault(key, []).append(record)
     commands = sorted({r["command"] for r in records})
     print_and_save(table(grouped) + "\nCommands:\n\n" + "\n".join(f"    {c}" for c in commands) + "\n", args.out)
     return 0
