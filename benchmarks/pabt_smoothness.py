@@ -304,8 +304,9 @@ def table(records):
         final = np.mean([r["final"] for r in group])
         fall = [100 * r["max_fall"] for r in group]
         drop = [100 * r["max_drop"] for r in group]
-        lines.append(f"| {variant} | {epochs} | {threads or 'all'} | {len(group)} | {final:.4f} | {np.mean(fall):.1f} | {max(fall):.1f} | "
-                     f"{sum(f > 3 for f in fall)} | {max(drop):.1f} | {sum(d > 3 for d in drop)} |")
+        lines.append(f"| {variant} | {epochs} | {threads or 'all'} | {len(group)} | {final:.4f} | "
+                     f"{np.mean(fall):.1f} | {max(fall):.1f} | {sum(f > 3 for f in fall)} | {max(drop):.1f} | "
+                     f"{sum(d > 3 for d in drop)} |")
     return "\n".join(lines) + "\n"
 
 
