@@ -9,9 +9,9 @@ pruning), `pabt_max_fall` (below the best value since) and the final accuracy.
 `unpruned_1x1` and `unpruned_3x3` train without pruning and show the falls of
 an unpruned curve over the same epochs: the noise floor of these figures.
 
-Settings past PruneToBinary's own options (other Bop settings, smaller batches, pausing or
-shortening Bop's memory after removals, measured importance, a budget over the network's total)
-are built here from PruneToBinary and Keras callbacks. `--threads 1` makes a run repeat exactly.
+Settings past PruneToBinary's own options (other Bop settings, a cap on Bop's flips per step,
+smaller batches, pausing or shortening Bop's memory after removals, measured importance, a budget
+over the network's total) are built here. `--threads 1` makes a run repeat exactly.
 
     python benchmarks/pabt_smoothness.py --variants linear polynomial --seeds 0 1 2 3 4 5
     python benchmarks/pabt_smoothness.py --variants polynomial --epochs 24
@@ -35,7 +35,7 @@ from common import print_and_save
 import larq as lq  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfbin import callbacks, data, pruning, training, zoo
+from tfbin import callbacks, data, optimizers, pruning, training, zoo
 from tfbin.files import write_json
 from tfbin.layers import MultiBaseConv2D
 
@@ -176,6 +176,38 @@ class ScaleBopMemory(tf.keras.callbacks.Callback):
         self._masks = masks
 
 
+class CappedBop(lq.optimizers.Bop):
+    """Bop that flips at most `max_fraction` of a kernel's weights per step, those with the largest |m|.
+
+    A removal sets off a burst of flips; this spreads it over more steps.
+    """
+
+    def __init__(self, max_fraction, **kwargs):
+        super().__init__(**kwargs)
+        self.max_fraction = max_fraction
+
+    def _resource_apply_dense(self, grad, var):
+        var_dtype = var.dtype.base_dtype
+        gamma = self._get_decayed_hyper("gamma", var_dtype)
+        threshold = self._get_decayed_hyper("threshold", var_dtype)
+        m = self.get_slot(var, "m")
+        m_t = m.assign_add(gamma * (grad - m))
+        wanted = var * m_t - threshold > 0  # Bop's flip condition
+        strength = tf.reshape(tf.where(wanted, tf.abs(m_t), tf.zeros_like(m_t)), [-1])
+        cap = max(1, int(self.max_fraction * var.shape.num_elements()))
+        weakest_allowed = tf.math.top_k(strength, cap).values[-1]
+        allowed = tf.logical_and(wanted, tf.reshape(strength, tf.shape(var)) >= weakest_allowed)
+        return var.assign(tf.where(allowed, -var, var)).op
+
+
+def capped_optimizer(max_fraction, learning_rate=1e-3, gamma=1e-3, threshold=1e-7):
+    """`training.default_optimizer`'s Bop + Adam, with Bop's flips per step capped."""
+    return lq.optimizers.CaseOptimizer(
+        (optimizers.is_bop_variable, CappedBop(max_fraction, threshold=threshold, gamma=gamma)),
+        default_optimizer=tf.keras.optimizers.legacy.Adam(learning_rate),
+    )
+
+
 # PruneToBinary keyword arguments of each setting, over `phase(epochs)`, every step unless told;
 # "training" holds what else differs: Bop's settings (`training.default_optimizer` arguments), the
 # batch size, and the extra callbacks above (hold_flips, bop_memory, measured importance, total budget).
@@ -204,6 +236,8 @@ VARIANTS = {
     "polynomial+bop_threshold_1e-6": dict(schedule="polynomial", training=dict(optimizer=dict(threshold=1e-6))),
     "polynomial+bop_threshold_1e-5": dict(schedule="polynomial", training=dict(optimizer=dict(threshold=1e-5))),
     "polynomial+batch_32": dict(schedule="polynomial", training=dict(batch_size=32)),
+    "polynomial+flip_cap_0.5%": dict(schedule="polynomial", training=dict(flip_cap=0.005)),
+    "polynomial+flip_cap_2%": dict(schedule="polynomial", training=dict(flip_cap=0.02)),
 }
 UNPRUNED = {"unpruned_1x1": (1, 1), "unpruned_3x3": (3, 3), "unpruned_1x1+batch_32": (1, 1)}
 UNPRUNED_TRAINING = {"unpruned_1x1+batch_32": dict(batch_size=32)}
@@ -281,7 +315,10 @@ def run(variant, epochs, seed):
     model = zoo.digits_resnet(width=WIDTH, conv="mbn", weight_bases=m, activation_bases=n)
     extra = [] if variant in UNPRUNED else [prune_callback(variant, epochs, seed, split, batch_size)]
     extra += extra_callbacks(variant, split, batch_size, bop["gamma"])
-    optimizer = training.default_optimizer(model, **bop)
+    if "flip_cap" in settings:
+        optimizer = capped_optimizer(settings["flip_cap"], **bop)
+    else:
+        optimizer = training.default_optimizer(model, **bop)
     history = training.train(model, split, epochs, optimizer=optimizer, callbacks=extra, batch_size=batch_size,
                              verbose=0).history
     curve = [round(float(v), 4) for v in history["val_accuracy"]]
