@@ -65,7 +65,8 @@ class TotalBudget(callbacks.PruneToBinary):
     """A global budget whose schedule runs over the network's total (one convolution per layer at the end).
 
     `budget="global"` follows the sum of the per-layer schedules, so its removals come in steps of one
-    per layer at the same times; this total falls one convolution at a time.
+    per layer at the same times; this total falls one convolution at a time. For frequency="step" and
+    runs longer than the pruning phase, as here.
     """
 
     def _global_excess(self, masks, committed, target, event):
@@ -92,7 +93,7 @@ class MeasuredImportance(callbacks.PruneToBinary):
         self._x, self._y = x, y
 
     def _prune(self, time, event):
-        for index, layer in enumerate(self._layers):
+        for layer in self._layers:
             mask = tf.keras.backend.get_value(layer.mask)
             target = self.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
             if int((mask >= 1).sum()) > target:
