@@ -125,35 +125,47 @@ def _bop(model):
     return next(o for o in model.optimizer.optimizers if isinstance(o, lq.optimizers.Bop))
 
 
-def _masks(model):
-    return [tf.keras.backend.get_value(m.mask).copy() for m in model.submodules if isinstance(m, MultiBaseConv2D)]
+class _AfterPruning(tf.keras.callbacks.Callback):
+    """Calls `step(changed)` at the start of every training step with the layers whose masks changed.
+
+    Place it after PruneToBinary, which prunes at the start of a step.
+    """
+
+    def on_train_begin(self, logs=None):
+        self._layers = [m for m in self.model.submodules if isinstance(m, MultiBaseConv2D)]
+        self._masks = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        masks = [tf.keras.backend.get_value(layer.mask).copy() for layer in self._layers]
+        previous = self._masks or masks
+        self._masks = masks
+        self.step([layer for layer, new, old in zip(self._layers, masks, previous) if not np.array_equal(new, old)])
+
+    def step(self, changed):
+        raise NotImplementedError
 
 
-class HoldFlips(tf.keras.callbacks.Callback):
+class HoldFlips(_AfterPruning):
     """For `steps` training steps after any pruning event, Bop neither accumulates nor flips (gamma 0).
 
     `steps="rest"`: from the last pruning event (one convolution per layer) to the end of training.
-
-    Place it after PruneToBinary, which prunes at the start of a step.
     """
 
     def __init__(self, steps, gamma):
         super().__init__()
         self.steps, self.gamma = steps, gamma
-        self._masks, self._left = None, 0
+        self._left = 0
 
-    def on_train_batch_begin(self, batch, logs=None):
-        masks = _masks(self.model)
+    def step(self, changed):
         if self.steps == "rest":  # from the last removal to the end of training
-            self._left = 1 if all((mask >= 1).sum() <= 1 for mask in masks) else 0
-        elif self._masks is not None and any(not np.array_equal(a, b) for a, b in zip(masks, self._masks)):
+            self._left = 1 if all((mask >= 1).sum() <= 1 for mask in self._masks) else 0
+        elif changed:
             self._left = self.steps
-        self._masks = masks
         _bop(self.model)._set_hyper("gamma", 0.0 if self._left > 0 else self.gamma)
         self._left -= 1
 
 
-class ScaleBopMemory(tf.keras.callbacks.Callback):
+class ScaleBopMemory(_AfterPruning):
     """After a layer loses convolutions, multiplies Bop's gradient average m of its kernel by `factor`.
 
     m averages gradients of the network before the removal; a smaller m lets the kernel follow the
@@ -163,18 +175,14 @@ class ScaleBopMemory(tf.keras.callbacks.Callback):
     def __init__(self, factor):
         super().__init__()
         self.factor = factor
-        self._masks = None
 
-    def on_train_batch_begin(self, batch, logs=None):
-        masks = _masks(self.model)
-        if self._masks is not None:
-            layers = [m for m in self.model.submodules if isinstance(m, MultiBaseConv2D)]
-            for layer, new, old in zip(layers, masks, self._masks):
-                # Bop's own step count: larq's CaseOptimizer does not advance its `iterations`.
-                if not np.array_equal(new, old) and int(_bop(self.model).iterations) > 0:
-                    m = _bop(self.model).get_slot(layer.kernel, "m")
-                    m.assign(m * self.factor)
-        self._masks = masks
+    def step(self, changed):
+        bop = _bop(self.model)
+        # Bop's own step count: larq's CaseOptimizer does not advance its `iterations`.
+        if int(bop.iterations) > 0:
+            for layer in changed:
+                m = bop.get_slot(layer.kernel, "m")
+                m.assign(m * self.factor)
 
 
 class CappedBop(lq.optimizers.Bop):
