@@ -92,7 +92,8 @@ def run_demo(method=DEMO_METHODS[0], epochs=12, width=32, seed=0, out=None, verb
              dataset="digits", data_dir=None, manual_dir=None):
     """Trains each row of `method`'s demo, converts and times it; returns the report dict.
 
-    Every row trains the same number of epochs from the same random state.
+    Every row trains the same number of epochs from the same random state,
+    on the same batches in the same order, whichever rows train before it.
     `rows` picks some of the method's `ROWS` (default: all). With `out`,
     writes `out/report.json` and `out/training_curves.png` once everything
     succeeded (nothing is written on failure).
@@ -102,12 +103,14 @@ def run_demo(method=DEMO_METHODS[0], epochs=12, width=32, seed=0, out=None, verb
     rows = module.ROWS if rows is None else tuple(rows)
     for name in rows:
         check_one_of("rows", name, module.ROWS)
-    loaded = data.load_dataset(dataset, batch_size=64, seed=seed, data_dir=data_dir, manual_dir=manual_dir)
     results, histories = [], {}
     for name in rows:
         if verbose:
             print(f"\n== {method}: {name}: training {epochs} epochs on {dataset}")
         tf.keras.utils.set_random_seed(seed)
+        # A pipeline per row: one shared pipeline would reshuffle on from where the previous row left
+        # it, so a row's batches, and its result, would depend on the rows trained before it.
+        loaded = data.load_dataset(dataset, batch_size=64, seed=seed, data_dir=data_dir, manual_dir=manual_dir)
         model, histories[name] = module.train_row(name, loaded, epochs, width, verbose)
         row = measure(name, model, loaded)
         if hasattr(module, "row_extras"):
