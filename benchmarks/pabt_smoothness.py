@@ -11,7 +11,8 @@ an unpruned curve over the same epochs: the noise floor of these figures.
 
 Settings past PruneToBinary's own options (other Bop settings, a cap on Bop's flips per step,
 smaller batches, pausing or shortening Bop's memory after removals, measured importance, a budget
-over the network's total) are built here. `--threads 1` makes a run repeat exactly.
+over the network's total, per-layer schedules ending one after another, distillation from the
+network as it was before each removal) are built here. `--threads 1` makes a run repeat exactly.
 
     python benchmarks/pabt_smoothness.py --variants linear polynomial --seeds 0 1 2 3 4 5
     python benchmarks/pabt_smoothness.py --variants polynomial --epochs 24
@@ -35,7 +36,7 @@ from common import print_and_save
 import larq as lq  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfbin import callbacks, data, optimizers, pruning, training, zoo
+from tfbin import callbacks, data, distillation, optimizers, pruning, training, zoo
 from tfbin.files import write_json
 from tfbin.layers import MultiBaseConv2D
 
@@ -119,6 +120,85 @@ class MeasuredImportance(callbacks.PruneToBinary):
         for variable, value in zip(statistics, saved):
             variable.assign(value)
         return np.where(np.isfinite(scores), scores - scores[np.isfinite(scores)].min(), 0.0)
+
+
+class StaggeredPrune(callbacks.PruneToBinary):
+    """Per-layer schedules that end `lead` epochs apart, first layer first, the last at `end_epoch`.
+
+    With one schedule every layer loses its second-last convolution at the same step; staggered,
+    these last removals come one layer at a time. Layer i's phase is [start_epoch, end_i], its
+    schedule compressed to fit.
+    """
+
+    def __init__(self, *args, lead=0.5, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lead = lead
+
+    def _prune(self, time, event):
+        layers, start, end = self._layers, self.schedule.start_epoch, self.schedule.end_epoch
+        try:
+            for index, layer in enumerate(layers):
+                own_end = end - self.lead * (len(layers) - 1 - index)
+                self._layers = [layer]
+                super()._prune(start + (time - start) * (end - start) / (own_end - start), event)
+        finally:
+            self._layers = layers
+
+
+class DistillFromBefore(callbacks.PruneToBinary):
+    """Distils the network into itself across pruning events: before a layer loses a convolution, the
+    network's logits on the training split are recorded, and for `steps` training steps (None: to the
+    end) the loss is alpha * cross-entropy + (1 - alpha) * T^2 * KL(recorded || current)
+    (`tfbin.distillation`). `events="last"`: only at the last removal (every layer to one convolution).
+
+    Each removal then trains toward the function the network had before it instead of toward the labels
+    alone. Fit with `loss=prune.loss`, targets `label_and_index(y)` and metrics [`accuracy`].
+    """
+
+    def __init__(self, *args, alpha=0.5, temperature=2.0, events="all", steps=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.alpha, self.temperature, self.events, self.steps = alpha, temperature, events, steps
+        self._weight = tf.Variable(0.0, trainable=False)  # 1 while distilling, else labels alone
+        self._x = self._teacher = None
+        self._left = 0
+
+    def set_training_data(self, x, classes):
+        self._x = x
+        self._teacher = tf.Variable(tf.zeros([len(x), classes]), trainable=False)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        super().on_train_batch_begin(batch, logs)
+        if self.steps is not None:
+            self._weight.assign(1.0 if self._left > 0 else 0.0)
+            self._left -= 1
+
+    def _prune(self, time, event):
+        live = [int((tf.keras.backend.get_value(layer.mask) >= 1).sum()) for layer in self._layers]
+        targets = [self.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
+                   for layer in self._layers]
+        removes = any(n > t for n, t in zip(live, targets))
+        if removes and (self.events == "all" or all(t == 1 for t in targets)):
+            self._reestimate()  # the statistics of the network that is recorded
+            self._teacher.assign(self.model(self._x, training=False))
+            self._weight.assign(1.0)
+            self._left = self.steps or 0
+        super()._prune(time, event)
+
+    def loss(self, target, logits):
+        labels, index = target[:, 0], tf.cast(target[:, 1], tf.int32)
+        hard = tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        soft = distillation.distillation_loss(tf.gather(self._teacher, index), logits, self.temperature)
+        share = self._weight * (1.0 - self.alpha)
+        return (1.0 - share) * tf.reduce_mean(hard) + share * soft
+
+
+def label_and_index(y):
+    """Targets for `DistillFromBefore.loss`: each label with its row in the training split."""
+    return np.stack([y, np.arange(len(y))], axis=1).astype(np.int64)
+
+
+def accuracy(target, logits):
+    return tf.keras.metrics.sparse_categorical_accuracy(target[:, 0], logits)
 
 
 def _bop(model):
@@ -242,8 +322,18 @@ VARIANTS = {
     "polynomial+bop_memory_0.1": dict(schedule="polynomial", training=dict(bop_memory=0.1)),
     "polynomial+bop_memory_0": dict(schedule="polynomial", training=dict(bop_memory=0.0)),
     "polynomial+bop_gamma_3e-3": dict(schedule="polynomial", training=dict(optimizer=dict(gamma=3e-3))),
+    "polynomial+bop_gamma_3e-4": dict(schedule="polynomial", training=dict(optimizer=dict(gamma=3e-4))),
     "polynomial+bop_threshold_1e-6": dict(schedule="polynomial", training=dict(optimizer=dict(threshold=1e-6))),
     "polynomial+bop_threshold_1e-5": dict(schedule="polynomial", training=dict(optimizer=dict(threshold=1e-5))),
+    "polynomial+staggered_0.5": dict(schedule="polynomial", training=dict(stagger=0.5)),
+    "polynomial+staggered_0.25": dict(schedule="polynomial", training=dict(stagger=0.25)),
+    "polynomial+staggered_1": dict(schedule="polynomial", training=dict(stagger=1.0)),
+    "polynomial+distill_before": dict(schedule="polynomial",
+                                      training=dict(distill=dict(alpha=0.5, temperature=2.0))),
+    "polynomial+distill_last": dict(schedule="polynomial",
+                                    training=dict(distill=dict(alpha=0.5, temperature=2.0, events="last"))),
+    "polynomial+distill_epoch": dict(schedule="polynomial",
+                                     training=dict(distill=dict(alpha=0.5, temperature=2.0, steps="epoch"))),
     "polynomial+batch_32": dict(schedule="polynomial", training=dict(batch_size=32)),
     "polynomial+flip_cap_0.5%": dict(schedule="polynomial", training=dict(flip_cap=0.005)),
     "polynomial+flip_cap_2%": dict(schedule="polynomial", training=dict(flip_cap=0.02)),
@@ -278,10 +368,19 @@ def prune_callback(variant, epochs, seed, split, batch_size=64):
         kind = TotalBudget
     elif extra.get("measured_importance"):
         kind = functools.partial(MeasuredImportance, samples=extra["measured_importance"])
+    elif extra.get("stagger"):
+        kind = functools.partial(StaggeredPrune, lead=extra["stagger"])
+    elif extra.get("distill"):
+        distill = dict(extra["distill"])
+        if distill.get("steps") == "epoch":
+            distill["steps"] = steps
+        kind = functools.partial(DistillFromBefore, **distill)
     prune = kind(*phase_epochs, schedule=schedule, update_every=1, seed=seed, statistics_data=split.x_train,
                  **settings)
     if extra.get("measured_importance"):
         prune.set_training_data(split.x_train, split.y_train)
+    if extra.get("distill"):
+        prune.set_training_data(split.x_train, split.num_classes)
     return prune
 
 
@@ -328,8 +427,16 @@ def run(variant, epochs, seed):
         optimizer = capped_optimizer(settings["flip_cap"], **bop)
     else:
         optimizer = training.default_optimizer(model, **bop)
-    history = training.train(model, split, epochs, optimizer=optimizer, callbacks=extra, batch_size=batch_size,
-                             verbose=0).history
+    if "distill" in settings:
+        model.compile(optimizer, extra[0].loss, metrics=[accuracy])
+        # The validation rows' indices point into the training split's logits: val_loss means nothing
+        # here, val_accuracy (the figure read) reads the labels only.
+        history = model.fit(split.x_train, label_and_index(split.y_train), batch_size=batch_size, epochs=epochs,
+                            validation_data=(split.x_test, label_and_index(split.y_test)), callbacks=extra,
+                            verbose=0).history
+    else:
+        history = training.train(model, split, epochs, optimizer=optimizer, callbacks=extra,
+                                 batch_size=batch_size, verbose=0).history
     curve = [round(float(v), 4) for v in history["val_accuracy"]]
     drop, fall = falls(curve, epochs)
     return {"variant": variant, "epochs": epochs, "seed": seed, "curve": curve, "final": curve[-1],
