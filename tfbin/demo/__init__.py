@@ -105,12 +105,12 @@ def run_demo(method=DEMO_METHODS[0], epochs=12, width=32, seed=0, out=None, verb
         check_one_of("rows", name, module.ROWS)
     results, histories = [], {}
     for name in rows:
-        if verbose:
-            print(f"\n== {method}: {name}: training {epochs} epochs on {dataset}")
         tf.keras.utils.set_random_seed(seed)
         # A pipeline per row: one shared pipeline would reshuffle on from where the previous row left
         # it, so a row's batches, and its result, would depend on the rows trained before it.
         loaded = data.load_dataset(dataset, batch_size=64, seed=seed, data_dir=data_dir, manual_dir=manual_dir)
+        if verbose:
+            print(f"\n== {method}: {name}: training {epochs} epochs on {dataset}")
         model, histories[name] = module.train_row(name, loaded, epochs, width, verbose)
         row = measure(name, model, loaded)
         if hasattr(module, "row_extras"):
