@@ -1,5 +1,7 @@
-"""Interrupting `model.fit` at an epoch's end, for the resume tests."""
+"""Callbacks and data for the `model.fit` tests: interrupting a run, watching BatchNorm statistics."""
 import tensorflow as tf
+
+from tfbin import batchnorm
 
 
 class Interrupt(Exception):
@@ -16,3 +18,16 @@ class StopAfter(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.epoch:
             raise Interrupt()
+
+
+class VariancesAtEpochEnd(tf.keras.callbacks.Callback):
+    """The BatchNorm moving variances at the last epoch's end: after its re-estimation, as validation saw them."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.variances = [layer.moving_variance.numpy().copy() for layer in batchnorm.batch_norm_layers(self.model)]
+
+
+def reshuffling_pipeline(x, batch_size=64):
+    """Training inputs whose every pass, and so every re-estimation of statistics, reads other batches."""
+    examples = tf.data.Dataset.from_tensor_slices(x)
+    return examples.shuffle(len(x), seed=0, reshuffle_each_iteration=True).batch(batch_size)

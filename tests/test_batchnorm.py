@@ -5,6 +5,8 @@ import tensorflow as tf
 from tfbin import batchnorm, data, optimizers, pruning, zoo
 from tfbin.layers import MultiBaseConv2D
 
+from _fit_helpers import VariancesAtEpochEnd, reshuffling_pipeline
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -125,3 +127,18 @@ def test_callback_reestimates_at_the_end_and_serializes(digits):
     assert batchnorm.ReestimateStatistics.from_config(config, data=x).get_config() == config
     with pytest.raises(ValueError, match="needs data"):
         batchnorm.ReestimateStatistics.from_config(config)
+
+
+def test_the_trained_model_keeps_the_statistics_its_last_validation_used(digits):
+    x, y, _, _ = digits
+    tf.keras.utils.set_random_seed(0)
+    model = zoo.digits_resnet(width=8, conv="mbn")
+    model.compile(optimizers.bop_optimizer(), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = _statistics(model)
+    probe = VariancesAtEpochEnd()
+    fix = batchnorm.ReestimateStatistics(reshuffling_pipeline(x), batches=2, when="epoch")
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[fix, probe])
+    after = [variance for _, variance in _statistics(model)]
+    assert not np.allclose(after[0], before[0][1])  # re-estimated
+    for variance, final in zip(probe.variances, after):
+        np.testing.assert_array_equal(variance, final)

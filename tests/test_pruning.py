@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import larq as lq
 import tfbin
-from _fit_helpers import Interrupt, StopAfter
+from _fit_helpers import Interrupt, StopAfter, VariancesAtEpochEnd, reshuffling_pipeline
 from tfbin import batchnorm, callbacks, convert, cost, data, layers, optimizers, pruning, zoo
 
 
@@ -350,6 +350,23 @@ def test_fit_logs_smoothness_and_leaves_reestimated_statistics(digits):
     batchnorm.reestimate_statistics(model, x, batches=2, batch_size=128)
     for layer, variance in zip(norms, final):
         np.testing.assert_allclose(layer.moving_variance.numpy(), variance, rtol=1e-5)
+
+
+@pytest.mark.parametrize("end_epoch, pruned_at_the_end", [(1, False), (2, True)])
+def test_statistics_are_estimated_again_at_the_end_only_if_the_network_changed(digits, end_epoch,
+                                                                               pruned_at_the_end):
+    x, y, _ = digits
+    model = mbn_model(m=2, n=2)
+    prune = callbacks.PruneToBinary(0, end_epoch, frequency="epoch", statistics_data=reshuffling_pipeline(x),
+                                    statistics_batches=2)
+    probe = VariancesAtEpochEnd()
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[prune, probe])
+    assert all(len(layer.live_pairs()) == 1 for layer in mbn_layers(model))
+    final = [layer.moving_variance.numpy() for layer in batchnorm.batch_norm_layers(model)]
+    # The last removal at the end of training gets statistics of its own; otherwise the model keeps those of
+    # the last epoch, which its last validation used.
+    same = all(np.array_equal(a, b) for a, b in zip(probe.variances, final))
+    assert same is not pruned_at_the_end
 
 
 def test_taylor_importance_accumulates_and_resets_after_a_pruning_event(digits):

@@ -157,10 +157,11 @@ class ReestimateStatistics(tf.keras.callbacks.Callback):
             Not serialized: `get_config` leaves it out and `from_config` needs
             it again.
         batches, batch_size, seed: as for `reestimate_statistics`.
-        when: "end" (at the end of training) or "epoch" (also at the end of
-            every epoch, after its last training step and before validation,
-            so that validation accuracy is measured with statistics of the
-            network being validated).
+        when: "end" (at the end of training) or "epoch" (at the end of every
+            epoch, after its last training step and before validation, so that
+            validation accuracy is measured with statistics of the network
+            being validated; at the end of training only if a step came after
+            that, so the model keeps the statistics it was last validated with).
 
     ```python
     import tfbin
@@ -180,6 +181,7 @@ class ReestimateStatistics(tf.keras.callbacks.Callback):
         self.batch_size = check_int("batch_size", batch_size, minimum=2)
         self.seed = check_int("seed", seed)
         self.when = check_one_of("when", when, WHEN)
+        self._current = False  # whether the statistics were estimated for the weights as they are
 
     def get_config(self):
         return {"batches": self.batches, "batch_size": self.batch_size, "seed": self.seed, "when": self.when}
@@ -194,10 +196,19 @@ class ReestimateStatistics(tf.keras.callbacks.Callback):
         """Re-estimates the model's statistics now."""
         return reestimate_statistics(self.model, self.data, self.batches, self.batch_size, self.seed)
 
+    def on_train_begin(self, logs=None):
+        self._current = False
+
     def on_train_batch_end(self, batch, logs=None):
+        self._current = False  # the step changed the weights
         steps = self.params.get("steps") if self.params else None
         if self.when == "epoch" and steps and batch == steps - 1:
             self.reestimate()
+            self._current = True
 
     def on_train_end(self, logs=None):
-        self.reestimate()
+        # After the last epoch's re-estimation nothing has changed the network. Estimating again, on
+        # other batches of a reshuffling pipeline, would leave the model with other statistics than
+        # the ones its last validation was measured with.
+        if not self._current:
+            self.reestimate()

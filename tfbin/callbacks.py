@@ -92,7 +92,9 @@ class PruneToBinary(tf.keras.callbacks.Callback):
     worse than the network itself. Given `statistics_data` (training inputs),
     the callback re-estimates them (`tfbin.batchnorm.reestimate_statistics`)
     at the end of every epoch, after its last training step and so before
-    validation, and at the end of training, after the last pruning.
+    validation, and at the end of training if the network changed since (the
+    last pruning), so that the trained model keeps the statistics its last
+    validation was measured with.
     Training itself uses batch statistics, so this changes what is evaluated,
     never how the network trains. Without `statistics_data` it warns and
     leaves the moving statistics to Keras (`tfbin.training.train` gives it
@@ -275,6 +277,7 @@ class PruneToBinary(tf.keras.callbacks.Callback):
         self._layers = [m for m in self.model.submodules if isinstance(m, MultiBaseConv2D)]
         self._changed, self._reference, self._max_drop = False, None, 0.0
         self._peak, self._max_fall = None, 0.0
+        self._statistics_current = False  # estimated for the network as it is now
         if not self._layers:
             raise ValueError(
                 f"PruneToBinary: model {self.model.name!r} has no MultiBaseConv2D layer to prune"
@@ -313,6 +316,7 @@ class PruneToBinary(tf.keras.callbacks.Callback):
             self._prune(time=self._epoch + batch / steps, event=self._epoch * steps + batch)
 
     def on_train_batch_end(self, batch, logs=None):
+        self._statistics_current = False  # the step changed the weights
         steps = self.params.get("steps")
         if steps and batch == steps - 1:
             self._reestimate()
@@ -354,6 +358,7 @@ class PruneToBinary(tf.keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         # With end_epoch equal to the planned epochs there is no epoch at which
         # the last pruning step would run: finish it here, fading ones included.
+        masks = [tf.keras.backend.get_value(layer.mask).copy() for layer in self._layers]
         if self._epoch + 1 >= self.end_epoch:
             self._prune(time=float(self.end_epoch), event=self.end_epoch)
             for layer in self._layers:
@@ -361,13 +366,19 @@ class PruneToBinary(tf.keras.callbacks.Callback):
                 if np.any((mask > 0) & (mask < 1)):
                     layer.mask.assign(np.where(mask < 1, 0.0, mask).astype(np.float32))
                     self._changed = True
-        self._reestimate()
+        pruned = any(not np.array_equal(mask, tf.keras.backend.get_value(layer.mask))
+                     for mask, layer in zip(masks, self._layers))
+        # Unpruned since the last epoch's re-estimation, the network is the one last validated;
+        # estimating again, on other batches of a reshuffling pipeline, would change its statistics.
+        if pruned or not self._statistics_current:
+            self._reestimate()
 
     def _reestimate(self):
         if self.statistics_data is None:
             return
         batchnorm.reestimate_statistics(self.model, self.statistics_data, self.statistics_batches,
                                         self.statistics_batch_size, seed=self.seed)
+        self._statistics_current = True
 
     def _fade(self):
         k = self.fade_steps

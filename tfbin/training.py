@@ -93,7 +93,8 @@ def train(model, dataset, epochs, optimizer=None, callbacks=(), decay=False, bat
             to 1% over the run.
         batch_size: for `Arrays` only (a `Dataset` is batched already).
         reestimate_statistics: re-estimate BatchNorm statistics on the
-            training split at the end of every epoch and of training: a
+            training split at the end of every epoch, and at the end of
+            training if the network changed after the last epoch's: a
             `tfbin.callbacks.PruneToBinary` among `callbacks` that has no
             `statistics_data` gets the training split (it then re-estimates
             itself), otherwise a `tfbin.batchnorm.ReestimateStatistics` is
