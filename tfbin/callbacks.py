@@ -92,9 +92,9 @@ class PruneToBinary(tf.keras.callbacks.Callback):
     worse than the network itself. Given `statistics_data` (training inputs),
     the callback re-estimates them (`tfbin.batchnorm.reestimate_statistics`)
     at the end of every epoch, after its last training step and so before
-    validation, and at the end of training if the network changed since (the
-    last pruning), so that the trained model keeps the statistics its last
-    validation was measured with.
+    validation, and at the end of training only if the network changed after
+    that (a last removal there, or an epoch cut short), so that the trained
+    model keeps the statistics its last validation was measured with.
     Training itself uses batch statistics, so this changes what is evaluated,
     never how the network trains. Without `statistics_data` it warns and
     leaves the moving statistics to Keras (`tfbin.training.train` gives it
