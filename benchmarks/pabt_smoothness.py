@@ -62,6 +62,16 @@ class GeometricSchedule(pruning.PruningSchedule):
         return int(np.ceil(total ** (1.0 - progress) - 1e-9))
 
 
+def _live(layer):
+    """The number of fully live convolutions of a MultiBaseConv2D."""
+    return int((tf.keras.backend.get_value(layer.mask) >= 1).sum())
+
+
+def _target(prune, layer, time):
+    """How many convolutions `layer` keeps at `time` under `prune`'s per-layer schedule."""
+    return prune.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
+
+
 class TotalBudget(callbacks.PruneToBinary):
     """A global budget whose schedule runs over the network's total (one convolution per layer at the end).
 
@@ -95,9 +105,8 @@ class MeasuredImportance(callbacks.PruneToBinary):
 
     def _prune(self, time, event):
         for layer in self._layers:
-            mask = tf.keras.backend.get_value(layer.mask)
-            target = self.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
-            if int((mask >= 1).sum()) > target:
+            if _live(layer) > _target(self, layer, time):
+                mask = tf.keras.backend.get_value(layer.mask)
                 layer.importance.assign(self._loss_increase(layer, mask, event).astype(np.float32))
         super()._prune(time, event)
 
@@ -173,10 +182,8 @@ class DistillFromBefore(callbacks.PruneToBinary):
             self._left -= 1
 
     def _prune(self, time, event):
-        live = [int((tf.keras.backend.get_value(layer.mask) >= 1).sum()) for layer in self._layers]
-        targets = [self.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
-                   for layer in self._layers]
-        removes = any(n > t for n, t in zip(live, targets))
+        targets = [_target(self, layer, time) for layer in self._layers]
+        removes = any(_live(layer) > target for layer, target in zip(self._layers, targets))
         if removes and (self.events == "all" or all(t == 1 for t in targets)):
             self._reestimate()  # the statistics of the network that is recorded
             self._teacher.assign(self.model(self._x, training=False))
