@@ -1,7 +1,5 @@
 import json
 import os
-import subprocess
-import sys
 
 import tfbin  # noqa: F401  (routes tf.keras to Keras 2 before TensorFlow loads)
 import larq as lq
@@ -9,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from _command import run_tfbin
 from tfbin import cli, zoo
 from tfbin.cost import model_cost
 from tfbin.layers import MultiBaseConv2D
@@ -175,11 +174,7 @@ def test_summary_command_json(saved_model_path, model, capsys):
 
 def test_summary_command_missing_path_fails_clearly(tmp_path):
     missing = str(tmp_path / "no-such-model.keras")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-m", "tfbin.cli", "summary", missing],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
+    result = run_tfbin("summary", missing, timeout=300)
     assert result.returncode != 0
     assert "does not exist" in result.stderr and missing in result.stderr
     assert "Traceback" not in result.stderr

@@ -69,6 +69,7 @@ from tfbin import codebooks
 from tfbin.cost import flatten_layers, is_binary_layer
 from tfbin.files import write_atomic
 from tfbin.layers import SubBitConv2D
+from tfbin.loading import UnsafeModelError, stored_code
 from tfbin.pruning import strip_pruning
 
 __all__ = ["MAGIC", "VERSION", "SubBitFormatError", "describe", "from_bytes", "load", "save", "to_bytes"]
@@ -270,9 +271,17 @@ def _decode(entry, payload):
     return (codebooks.units_to_kernel(members, shape) * scale).astype(np.float32)
 
 
-def from_bytes(data, name="<bytes>"):
-    """The deployable Keras model stored in `data` (see the module for the layout)."""
+def from_bytes(data, name="<bytes>", safe_mode=True):
+    """The deployable Keras model stored in `data` (see the module for the layout).
+
+    With `safe_mode` (the default), a model config that would run Python code
+    stored in it (a `Lambda` holding bytecode) raises `tfbin.loading.UnsafeModelError`
+    before the model is rebuilt; pass `safe_mode=False` only for files you trust.
+    """
     header, payload = _parse(data, name)
+    findings = stored_code(header["model"]) if safe_mode else []
+    if findings:
+        raise UnsafeModelError(name, findings)
     try:
         model = tf.keras.models.model_from_json(json.dumps(header["model"]))
     except Exception as error:  # Keras raises assorted types for a config it cannot build
@@ -296,10 +305,10 @@ def from_bytes(data, name="<bytes>"):
     return model
 
 
-def load(path):
+def load(path, safe_mode=True):
     """`from_bytes` of the file at `path`."""
     with open(path, "rb") as f:
-        return from_bytes(f.read(), name=str(path))
+        return from_bytes(f.read(), name=str(path), safe_mode=safe_mode)
 
 
 def describe(data):

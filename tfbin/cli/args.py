@@ -11,6 +11,7 @@ import tempfile
 __all__ = [
     "CommandError",
     "add_dataset_arguments",
+    "add_unsafe_load_argument",
     "checked",
     "fail",
     "fraction",
@@ -108,19 +109,28 @@ def add_dataset_arguments(parser, default="digits"):
                         help="folder with the ImageNet archives, to prepare imagenet2012 into --data-dir offline")
 
 
-def load_model_or_exit(path):
-    """Loads a .keras, .h5 or SavedModel path, or fails with status 2 saying why not."""
-    import tfbin
+def add_unsafe_load_argument(parser):
+    """--unsafe-load: the opt-in to load model files that run Python code stored in them."""
+    parser.add_argument("--unsafe-load", action="store_true",
+                        help="load the model even if loading runs Python code stored in it (Lambda layers "
+                        "holding bytecode); only for files whose author you trust")
 
-    tfbin.register_keras_objects()
-    import tensorflow as tf
 
-    if not os.path.exists(path):
-        fail(f"model {path!r} does not exist")
+def load_model_or_exit(path, unsafe_load=False):
+    """Loads a .keras, .h5 or SavedModel path, or fails with status 2 saying why not.
+
+    The file is read before TensorFlow loads (`tfbin.loading`): a missing,
+    damaged or wrong-kind file answers at once, and a model that would run
+    Python code stored in it is refused unless `unsafe_load` (--unsafe-load).
+    """
+    from tfbin.loading import ModelFileError, UnsafeModelError, load_model
+
     try:
-        return tf.keras.models.load_model(path, compile=False)
-    except Exception as error:  # Keras raises assorted types for unreadable files
-        fail(f"cannot load model {path!r}: {str(error).splitlines()[0][:300]}")
+        return load_model(path, safe_mode=not unsafe_load)
+    except UnsafeModelError as error:
+        fail(f"{error.reason}. Pass --unsafe-load to load it anyway, only if you trust its author")
+    except ModelFileError as error:
+        fail(str(error))
 
 
 def translate(message, parser):

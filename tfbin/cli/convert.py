@@ -9,7 +9,7 @@ import json
 import sys
 
 from tfbin.choices import BASELINES, TARGETS
-from tfbin.cli.args import fail, fraction, load_model_or_exit, positive_float, positive_int, writable_file
+from tfbin.cli.args import add_unsafe_load_argument, fail, fraction, load_model_or_exit, positive_float, positive_int, writable_file
 from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT
 
 
@@ -42,6 +42,7 @@ def add_parser(commands):
                         help="also write the same architecture as float or int8 TFLite (OUT.float.tflite, OUT.int8.tflite; "
                         "with --target openvino: OpenVINO float32 and NNCF int8, OUT.float.xml, OUT.int8.xml)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    add_unsafe_load_argument(parser)
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -143,10 +144,10 @@ def _save(result, path):
 
 def run(args):
     _check_target_arguments(args)  # before anything loads TensorFlow
+    model = load_model_or_exit(args.model, args.unsafe_load)  # a bad file answers before TensorFlow loads
     from tfbin.convert import ConversionError
     from tfbin.convert.calibration import calibration_inputs
 
-    model = load_model_or_exit(args.model)
     x, note = calibration_inputs(args.calibration, model.input_shape, args.samples, args.seed)
     print(note, file=sys.stderr)
     try:
