@@ -22,6 +22,8 @@ setup(
     # collide with other distributions.
     packages=[*find_packages(include=["tfbin", "tfbin.*"]), "tfbin.zoo", "tfbin.convert"],
     package_dir={"tfbin": "tfbin", "tfbin.zoo": "zoo", "tfbin.convert": "convert"},
+    # The console script's launcher declares command mode before tfbin is imported (see its docstring).
+    py_modules=["_tfbin_command"],
     # The set below is the one that installs with `pip check` clean; larq
     # needs numpy<2 and TensorFlow 2.16 needs tf-keras for Keras-2 code.
     install_requires=[
@@ -46,7 +48,7 @@ setup(
         # maintainers call BinaryConvolution obsolete, so a newer release may drop it.
         "openvino": ["openvino==2026.4.1", "nncf==3.4.0"],
     },
-    entry_points={"console_scripts": ["tfbin=tfbin.cli:main"]},
+    entry_points={"console_scripts": ["tfbin=_tfbin_command:main"]},
     classifiers=[
         "Programming Language :: Python :: 3.10",
         "Programming Language :: Python :: 3.11",

@@ -16,7 +16,7 @@ def source(tmp_path):
     copy = tmp_path / "src"
     for name in ("tfbin", "zoo", "convert"):
         shutil.copytree(os.path.join(ROOT, name), copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("setup.py", "pyproject.toml", "README.md"):
+    for name in ("setup.py", "pyproject.toml", "README.md", "_tfbin_command.py"):
         shutil.copy(os.path.join(ROOT, name), copy / name)
     return copy
 

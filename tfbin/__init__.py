@@ -36,6 +36,7 @@ _SUBMODULES = (
     "graph",
     "initializers",
     "layers",
+    "loading",
     "metrics",
     "optimizers",
     "plots",
@@ -62,14 +63,15 @@ _REGISTERING = (
 
 
 def _started_as_command():
-    """True in the `tfbin` command (or `python -m tfbin...`), False in a program importing tfbin.
+    """True in the `tfbin` console command, False wherever else tfbin is imported.
 
     The command loads only what the chosen subcommand needs, so that its help
-    and argument errors come without waiting for TensorFlow. Python sets
-    argv[0] to "-m" while it imports the packages of a `-m` module.
+    and argument errors come without waiting for TensorFlow. Its launcher
+    (`_tfbin_command`, the console script's entry point) declares command
+    mode before it imports tfbin; nothing is guessed from `sys.argv`.
     """
-    program = os.path.basename(sys.argv[0]) if sys.argv else ""
-    return program in ("tfbin", "tfbin.exe") or program == "-m"
+    launcher = sys.modules.get("_tfbin_command")
+    return bool(getattr(launcher, "STARTED", False))
 
 
 def _check_tf_keras_is_keras2():
