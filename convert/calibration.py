@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-__all__ = ["calibration_inputs"]
+__all__ = ["calibration_inputs", "read_calibration_file"]
 
 
 def _model_shape(input_shape):
@@ -37,19 +37,33 @@ def _digits(shape, samples, seed):
     return np.repeat(images, shape[2], axis=-1) if shape[2] == 3 else images
 
 
-def _from_file(path, shape, samples):
+def read_calibration_file(path):
+    """The array in the `.npy` file at `path`, checked: a non-empty array of finite real numbers.
+
+    Raises ValueError naming the file and what is wrong; the shape is checked
+    against a model by `calibration_inputs`.
+    """
     if not os.path.isfile(path):
         raise ValueError(f"calibration={path!r}: no such file (give a .npy file or 'digits')")
     try:
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError) as error:
         raise ValueError(f"calibration={path!r} is not a readable .npy array: {error}") from None
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
+        raise ValueError(f"calibration={path!r} must hold real numbers (float or integer), not {x.dtype}")
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"calibration={path!r} holds no samples (shape {x.shape})")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise ValueError(f"calibration={path!r} holds NaN or infinite values: give finite inputs")
+    return x
+
+
+def _from_file(path, shape, samples):
+    x = read_calibration_file(path)
     if x.ndim != len(shape) + 1 or any(s is not None and s != d for s, d in zip(shape, x.shape[1:])):
         raise ValueError(
             f"calibration={path!r} holds an array of shape {x.shape}; the model takes (batch, {', '.join(map(str, shape))})"
         )
-    if len(x) == 0 or not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f"calibration={path!r} must hold a non-empty numeric array")
     return x[:samples]
 
 

@@ -21,6 +21,7 @@ openvino_runtime.save_ir(ir, "model.xml")             # model.xml and model.bin
 import functools
 import os
 import tempfile
+from xml.etree import ElementTree
 
 import numpy as np
 
@@ -235,6 +236,21 @@ def save_ir(ir, path):
 
 
 
+def _check_ir_xml(path):
+    """ValueError unless `path` parses as XML whose root is an IR's <net> with <layers>.
+
+    OpenVINO hands a file its IR reader refuses to every other frontend it
+    has, which log their own refusals to stderr; a file that is not IR at
+    all is turned away here first.
+    """
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError as error:
+        raise ValueError(f"{path!r} is not an OpenVINO .xml file: not well-formed XML ({error})") from None
+    if root.tag != "net" or root.find("layers") is None:
+        raise ValueError(f"{path!r} is not an OpenVINO .xml file: its root is <{root.tag}>, not <net> with <layers>")
+
+
 def read_ir(path):
     """The `openvino.Model` in `path` (.xml, with its .bin beside it); ValueError naming the file otherwise."""
     ov = require_openvino()
@@ -242,6 +258,7 @@ def read_ir(path):
         raise ValueError(f"{path!r} is not an OpenVINO .xml file")
     if not os.path.isfile(weights_path(str(path))):
         raise ValueError(f"{path!r}: its weights {weights_path(str(path))!r} are missing")
+    _check_ir_xml(path)
     try:
         return ov.Core().read_model(str(path))
     except RuntimeError as error:

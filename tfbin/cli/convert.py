@@ -143,10 +143,14 @@ def _save(result, path):
 
 
 def run(args):
-    _check_target_arguments(args)  # before anything loads TensorFlow
-    model = load_model_or_exit(args.model, args.unsafe_load)  # a bad file answers before TensorFlow loads
+    from tfbin.convert.calibration import calibration_inputs, read_calibration_file
+
+    # Bad arguments and bad files answer before TensorFlow loads.
+    _check_target_arguments(args)
+    if args.calibration not in (None, "digits"):
+        read_calibration_file(args.calibration)
+    model = load_model_or_exit(args.model, args.unsafe_load)
     from tfbin.convert import ConversionError
-    from tfbin.convert.calibration import calibration_inputs
 
     x, note = calibration_inputs(args.calibration, model.input_shape, args.samples, args.seed)
     print(note, file=sys.stderr)
