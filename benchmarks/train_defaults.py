@@ -79,12 +79,6 @@ CANDIDATES = {
     "eta1e-2+decay": {**DECAYED, "learning_rate": 1e-2},
     "eta3e-3+decay": {**DECAYED, "learning_rate": 3e-3},
     "eta3e-2+decay": {**DECAYED, "learning_rate": 3e-2},
-    "eta1e-2+decay+gamma3e-3": {**DECAYED, "learning_rate": 1e-2, "gamma": 3e-3},
-    "eta1e-2+decay+gamma3e-4": {**DECAYED, "learning_rate": 1e-2, "gamma": 3e-4},
-    "eta1e-2+decay+tau1e-6": {**DECAYED, "learning_rate": 1e-2, "threshold": 1e-6},
-    "eta1e-2+decay+tau1e-8": {**DECAYED, "learning_rate": 1e-2, "threshold": 1e-8},
-    "eta1e-2+decay0.1": {**DECAYED, "learning_rate": 1e-2, "final_fraction": 0.1},
-    "eta1e-2+decay0": {**DECAYED, "learning_rate": 1e-2, "final_fraction": 0.0},
 }
 ROWS = ("old", "new", "bop_row", "ste_row")
 DEMO_ROWS = {"bop_row": "bop", "ste_row": "ste"}
