@@ -153,3 +153,14 @@ def test_train_step_command_times_every_model_and_the_ratios(tmp_path):
     models, ratios = tables(out.read_text())
     assert first_column(models) == ["larq BNN", "MBN 1/1", "MBN 2/2", "MBN 3/3"]
     assert first_column(ratios) == ["MBN 1/1 / larq BNN", "MBN 3/3 / MBN 1/1"]
+
+
+def test_train_defaults_command_compares_the_old_and_new_defaults_and_the_demo_row(tmp_path):
+    out = tmp_path / "train_defaults.md"
+    run_benchmark("train_defaults.py", "--quick", "--out", str(out), out_dir=tmp_path)
+    header, rows = tables(out.read_text())[0]
+    assert header[:4] == ["size", "width", "epochs", "row"]
+    # The default command's rows at both default image sizes.
+    assert sorted((row[0], row[3]) for row in rows) == sorted(
+        (size, row) for size in ("8", "16") for row in ("old", "new", "bop_row"))
+    assert all(len(row) == len(header) for row in rows)
