@@ -97,7 +97,7 @@ def test_unfaithful_conversion_is_refused_and_nothing_written(saved, tmp_path, c
     "args, message",
     [
         (["no-such-model.keras", "-o", "{tmp}/m.tflite"], "does not exist"),
-        (["{tmp}/garbage.keras", "-o", "{tmp}/m.tflite"], "cannot load model"),
+        (["{tmp}/garbage.keras", "-o", "{tmp}/m.tflite"], "is not a Keras model file"),
         (["{mbn}", "-o", "{tmp}/missing dir/m.tflite"], "not a writable directory"),
         (["{mbn}", "-o", "{tmp}"], "is a directory"),
         (["{mbn}", "-o", "{tmp}/m.tflite", "--calibration", "{tmp}/wrong-shape.npy"], "shape (5, 3)"),
