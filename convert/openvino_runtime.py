@@ -32,6 +32,7 @@ from tfbin.files import write_atomic
 __all__ = [
     "INSTALL_HINT",
     "OPENVINO_VERSION",
+    "PRECISIONS",
     "OpenVinoUnavailableError",
     "SavedAsIR",
     "bits_constant",
@@ -39,12 +40,14 @@ __all__ = [
     "ir_census",
     "ir_cost",
     "kernels",
+    "model_precision",
     "openvino_predict",
     "pack_bits",
     "read_ir",
     "require_openvino",
     "save_ir",
     "serialize",
+    "set_precision",
     "weights_path",
 ]
 
@@ -116,21 +119,41 @@ def bits_constant(ov, kernel):
     return ov.op.Constant(tensor, shared_memory=False)
 
 
-# -- graph translation -------------------------------------------------------------
+# -- precision and compiling -------------------------------------------------------
+
+# Inference precisions of float layers a converted model can ask for.
+PRECISIONS = ("f32", "bf16")
+# Where a model keeps its precision: OpenVINO's runtime options in the IR's rt_info.
+# The CPU plugin (2026.4) does not apply this one by itself, so tfbin's compile passes it on.
+_PRECISION_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]
 
 
+def set_precision(ir, precision):
+    """Stores `precision` ("f32" or "bf16") as `ir`'s inference precision (its runtime options)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: choose one of {', '.join(PRECISIONS)}")
+    ir.set_rt_info(precision, _PRECISION_KEY)
 
-def compile_openvino(ir, threads=None, batch=None):
-    """Compiles an OpenVINO model for this CPU in float32, for latency (one stream).
 
-    `threads`: inference threads (OpenVINO's choice when None). `batch`: fix
-    the batch size (static shapes run faster), else keep it as it is.
+def model_precision(ir):
+    """The inference precision stored in `ir` by `set_precision`; "f32" when it has none."""
+    return ir.get_rt_info(_PRECISION_KEY).astype(str) if ir.has_rt_info(_PRECISION_KEY) else "f32"
+
+
+def compile_openvino(ir, threads=None, batch=None, precision=None):
+    """Compiles an OpenVINO model for this CPU, for latency (one stream).
+
+    `threads`: inference threads (OpenVINO's choice when None). `batch`: the
+    batch size to fix; a dynamic batch becomes 1 (BinaryConvolution runs
+    only with static shapes). `precision`: "f32" or "bf16" for float layers,
+    by default the one stored in the model (`model_precision`).
     """
     ov = require_openvino()
-    if batch is not None:
+    precision = precision or model_precision(ir)
+    if batch is not None or any(p.get_partial_shape().is_dynamic for p in ir.get_parameters()):
         ir = ir.clone()
-        ir.reshape({p.output(0): _with_batch(p.get_partial_shape(), batch) for p in ir.get_parameters()})
-    return ov.Core().compile_model(ir, "CPU", openvino_config(threads))
+        ir.reshape({p.output(0): _with_batch(p.get_partial_shape(), batch or 1) for p in ir.get_parameters()})
+    return ov.Core().compile_model(ir, "CPU", openvino_config(threads, precision))
 
 
 def _with_batch(shape, batch):
@@ -138,11 +161,14 @@ def _with_batch(shape, batch):
     return dims
 
 
-def openvino_predict(ir, x, threads=None, batch_size=32):
-    """Runs an `openvino.Model` over `x` in batches of `batch_size`; one array per output."""
+def openvino_predict(ir, x, threads=None, batch_size=32, precision=None):
+    """Runs an `openvino.Model` over `x` in batches of `batch_size`, at `precision` (see `compile_openvino`).
+
+    Returns one array per output.
+    """
     x = np.asarray(x, np.float32)
     batch = max(1, min(batch_size, len(x)))
-    compiled = compile_openvino(ir, threads, batch=batch)
+    compiled = compile_openvino(ir, threads, batch=batch, precision=precision)
     request = compiled.create_infer_request()
     chunks = []
     for start in range(0, len(x), batch):
