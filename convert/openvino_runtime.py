@@ -25,8 +25,9 @@ from xml.etree import ElementTree
 
 import numpy as np
 
+from tfbin.choices import PRECISIONS
 from tfbin.convert.converter import ConversionError
-from tfbin.convert.runner import openvino_config
+from tfbin.convert.runner import PRECISION_KEY, compile_for_batch, stored_precision
 from tfbin.files import write_atomic
 
 __all__ = [
@@ -121,39 +122,28 @@ def bits_constant(ov, kernel):
 
 # -- precision and compiling -------------------------------------------------------
 
-# Inference precisions of float layers a converted model can ask for.
-PRECISIONS = ("f32", "bf16")
-# Where a model keeps its precision: OpenVINO's runtime options in the IR's rt_info.
-# The CPU plugin (2026.4) does not apply this one by itself, so tfbin's compile passes it on.
-_PRECISION_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]
-
-
 def set_precision(ir, precision):
-    """Stores `precision` ("f32" or "bf16") as `ir`'s inference precision (its runtime options)."""
+    """Stores `precision` ("f32" or "bf16") as `ir`'s inference precision, in its runtime options."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}: choose one of {', '.join(PRECISIONS)}")
-    ir.set_rt_info(precision, _PRECISION_KEY)
+    ir.set_rt_info(precision, PRECISION_KEY)
 
 
 def model_precision(ir):
     """The inference precision stored in `ir` by `set_precision`; "f32" when it has none."""
-    return ir.get_rt_info(_PRECISION_KEY).astype(str) if ir.has_rt_info(_PRECISION_KEY) else "f32"
+    return stored_precision(ir)
 
 
-def compile_openvino(ir, threads=None, batch=None, precision=None):
+def compile_openvino(ir, threads=None, batch=1, precision=None):
     """Compiles an OpenVINO model for this CPU, for latency (one stream).
 
     `threads`: inference threads (OpenVINO's choice when None). `batch`: the
-    batch size to fix; a dynamic batch becomes 1 (BinaryConvolution runs
-    only with static shapes). `precision`: "f32" or "bf16" for float layers,
-    by default the one stored in the model (`model_precision`).
+    batch size to fix (BinaryConvolution runs only with static shapes).
+    `precision`: "f32" or "bf16" for float layers, by default the one stored
+    in the model (`model_precision`).
     """
-    ov = require_openvino()
-    precision = precision or model_precision(ir)
-    if batch is not None or any(p.get_partial_shape().is_dynamic for p in ir.get_parameters()):
-        ir = ir.clone()
-        ir.reshape({p.output(0): _with_batch(p.get_partial_shape(), batch or 1) for p in ir.get_parameters()})
-    return ov.Core().compile_model(ir, "CPU", openvino_config(threads, precision))
+    require_openvino()
+    return compile_for_batch(ir, batch, threads, precision)
 
 
 def _with_batch(shape, batch):
