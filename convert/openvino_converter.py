@@ -10,9 +10,9 @@ that op. So the conversion has two steps:
    layer and every piece of user code (`x + y`, `Lambda`, `tf.split`,
    `UpSampling2D`, ...) as OpenVINO ops, BatchNorm folded into the
    convolutions. A larq binary convolution arrives as a sign of a tensor
-   (larq's `sign(sign(x) + 0.1)`, which maps 0 to +1, or a plain `Sign`),
-   maybe padded with -1, 0 or +1, convolved with a constant kernel of
-   +-alpha per output channel.
+   (larq's `sign(sign(x) + 0.1)`, which maps 0 to +1; a threshold t of a
+   multi-base layer is folded into x), maybe padded with -1, 0 or +1,
+   convolved with a constant kernel of +-alpha per output channel.
 2. `BinaryConvolutions`, an OpenVINO `MatcherPass`, visits every Convolution
    and GroupConvolution. Each one in that form becomes FakeQuantize (levels
    2: the sign as one bit) -> BinaryConvolution (weights bit-packed in a `u1`
@@ -147,7 +147,7 @@ def _describe(output):
 
 
 def _sign_source(output):
-    """(x, ties to +1) for larq's sign(sign(x) + c), 0 < |c| < 1, or a plain sign(x); else a reason."""
+    """(x, whether x == 0 gives +1) for larq's sign(sign(x) + c), 0 < |c| < 1; else a reason."""
     if _kind(output) != "Sign":
         return f"its input is not a sign of a tensor (it is {_describe(output)})"
     inner = _node(output).input_value(0)
@@ -157,10 +157,12 @@ def _sign_source(output):
         offsets = [_constant(t) for t in terms if _kind(t) == "Constant"]
         if len(signs) == 1 and len(offsets) == 1 and offsets[0].size == 1:
             offset = float(offsets[0].reshape(-1)[0])
-            if 0 < abs(offset) < 1:  # sign(sign(x) + c): sign(x) where x != 0, sign(c) at 0
+            if 0 < abs(offset) < 1:  # sign(x) where x != 0, sign(c) at 0
                 return _node(signs[0]).input_value(0), offset > 0
-    # A plain sign maps 0 to 0, which one bit cannot hold: +1, as larq's sign, and parity judges.
-    return inner, True
+    # A plain sign maps 0 to 0, a third value one bit cannot hold (larq's ste_heaviside
+    # arrives as sign(relu(x)), all zeros and ones).
+    return (f"its input is a plain sign of {_describe(inner)}, which maps 0 to 0; BinaryConvolution's inputs "
+            "are -1 or +1 only (larq's sign maps 0 to +1)")
 
 
 def _padding(conv, data):
@@ -219,6 +221,9 @@ def binary_form(conv):
     scale = _kernel_scale(weights)
     if isinstance(scale, str):
         return scale
+    if weights.shape[2] % 2 and pad_value == 0 and (any(pads_begin) or any(pads_end)):
+        return (f"it has an odd number of input channels per group ({weights.shape[2]}) and zero padding, which "
+                "BinaryConvolution on this CPU plugin cannot compute exactly")
     return _BinaryForm(source[0], source[1], pad_value, pads_begin, pads_end, auto_pad, weights, scale)
 
 
@@ -228,14 +233,31 @@ def _signature(weights):
     return kernel_signature(weights.reshape(groups * out, per_group, kh, kw).transpose(0, 2, 3, 1))
 
 
-def _avoid_input_transpose(ops, source):
-    """`source`, kept apart from the model input's layout Transpose by an identity pooling.
+# Ops through which a tensor is still "the model input" to the CPU plugin's fusions.
+_ELEMENTWISE = {"Add", "Subtract", "Multiply", "Divide", "Relu", "PRelu", "Clamp", "Minimum", "Maximum",
+                "Sigmoid", "Tanh", "Elu", "Swish", "SoftPlus", "Pad", "Transpose"}
+
+
+def _fed_by_model_input(source):
+    """Whether `source` is a model input, or elementwise ops and transposes of one input only."""
+    node = _node(source)
+    while node.get_type_name() != "Parameter":
+        if node.get_type_name() not in _ELEMENTWISE:
+            return False
+        variable = [v for v in node.input_values() if _kind(v) != "Constant"]
+        if len(variable) != 1:
+            return False
+        node = _node(variable[0])
+    return True
+
+
+def _avoid_model_input(ops, source):
+    """`source`, kept apart from the model input by an identity pooling where it is fed by it.
 
     The CPU plugin (2026.4) crashes running a BinaryConvolution whose
-    FakeQuantize reads that Transpose directly.
+    FakeQuantize reads the model input through elementwise ops only.
     """
-    node = _node(source)
-    if node.get_type_name() == "Transpose" and _kind(node.input_value(0)) == "Parameter":
+    if _fed_by_model_input(source):
         return ops.avg_pool(source, [1, 1], [0, 0], [0, 0], [1, 1], True).output(0)
     return source
 
@@ -282,31 +304,59 @@ class BinaryConvolutions:
         if key not in self._bits:
             threshold = np.float32(_BELOW_ZERO if tie_to_plus else 0.0)
             self._bits[key] = ops.fake_quantize(
-                _avoid_input_transpose(ops, source), threshold, threshold, np.float32(0), np.float32(1), 2,
+                _avoid_model_input(ops, source), threshold, threshold, np.float32(0), np.float32(1), 2,
             ).output(0)
         return self._bits[key]
 
     def _build(self, conv, form):
-        import openvino as ov
         from openvino import opset13 as ops
 
-        attributes = conv.get_attributes()
         groups = len(form.weights)
         # The groups split the float input: the CPU plugin (2026.4) crashes on a
         # BinaryConvolution that reads a Split of a FakeQuantize.
         sources = [form.source] if groups == 1 else list(ops.split(form.source, np.int64(1), groups).outputs())
-        parts = [self._one_bit(ops, source, form.tie_to_plus) for source in sources]
-        binary = [
-            ops.binary_convolution(
-                part, bits_constant(ov, weights), attributes["strides"], form.pads_begin, form.pads_end,
-                attributes["dilations"], "xnor-popcount", form.pad_value, form.auto_pad,
-            )
-            for part, weights in zip(parts, form.weights)
-        ]
-        y = binary[0].output(0) if groups == 1 else ops.concat(binary, 1).output(0)
+        binary, outputs = [], []
+        for source, weights in zip(sources, form.weights):
+            node, output = self._binary_convolution(ops, conv, form, source, weights)
+            binary.append(node)
+            outputs.append(output)
+        y = outputs[0] if groups == 1 else ops.concat(outputs, 1).output(0)
         if np.any(form.scale != 1):
             y = ops.multiply(y, ops.constant(form.scale.reshape(1, -1, 1, 1))).output(0)
         return y, binary
+
+    def _binary_convolution(self, ops, conv, form, source, weights):
+        """(BinaryConvolution node, its output corrected) of one group, input channels whole bytes.
+
+        The CPU plugin (2026.4) computes wrong sums unless the input channels
+        are a multiple of 8 (measured: 1 to 7, 12, 20, 33 channels go wrong;
+        8, 16, 24, 40 do not). Extra channels fill the gap: in pairs with
+        weights +1 and -1 on equal inputs, which cancel everywhere, padding
+        included; an odd one with weight +1 on an input equal to the padding
+        (or +1 where nothing is padded) adds kh * kw times that value, taken
+        off again.
+        """
+        import openvino as ov
+
+        attributes = conv.get_attributes()
+        out, channels, kh, kw = weights.shape
+        extra = -channels % 8
+        fill = form.pad_value or 1.0
+        offset = 0.0
+        if extra:
+            source = ops.pad(source, np.array([0, 0, 0, 0], np.int64), np.array([0, extra, 0, 0], np.int64),
+                             "constant", np.float32(fill)).output(0)
+            signs = np.tile([1.0, -1.0], (extra + 1) // 2)[:extra].astype(np.float32)
+            weights = np.concatenate([weights, np.broadcast_to(signs[None, :, None, None], (out, extra, kh, kw))], 1)
+            offset = -kh * kw * fill if extra % 2 else 0.0
+        node = ops.binary_convolution(
+            self._one_bit(ops, source, form.tie_to_plus), bits_constant(ov, weights), attributes["strides"],
+            form.pads_begin, form.pads_end, attributes["dilations"], "xnor-popcount", form.pad_value, form.auto_pad,
+        )
+        output = node.output(0)
+        if offset:
+            output = ops.add(output, np.float32(offset)).output(0)
+        return node, output
 
 
 # -- Keras layers and their convolutions -------------------------------------------

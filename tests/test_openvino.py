@@ -102,17 +102,19 @@ def inputs_with_ties(threshold, channels=40, samples=4):
 
 
 @pytest.mark.parametrize(
-    "pad_values, strides, padding, threshold",
-    [(1.0, 1, "same", 0.0), (-1.0, 2, "same", 0.0), (0.0, 1, "same", 0.0), (1.0, 2, "valid", 0.0),
-     (1.0, 1, "same", 0.37), (0.0, 2, "same", -0.5)],
+    "pad_values, strides, padding, threshold, channels",
+    [(1.0, 1, "same", 0.0, 40), (-1.0, 2, "same", 0.0, 40), (0.0, 1, "same", 0.0, 40), (1.0, 2, "valid", 0.0, 40),
+     (1.0, 1, "same", 0.37, 40), (0.0, 2, "same", -0.5, 40),
+     # Input channels that are not a multiple of 8, which the CPU plugin gets wrong unless filled up.
+     (1.0, 1, "same", 0.0, 3), (-1.0, 2, "same", 0.2, 5), (0.0, 1, "same", 0.0, 12), (0.0, 1, "valid", 0.0, 7)],
 )
 def test_a_larq_binary_convolution_becomes_one_binary_convolution_with_the_same_outputs(
-    pad_values, strides, padding, threshold
+    pad_values, strides, padding, threshold, channels
 ):
-    model = single_conv_model(pad_values, strides, padding, threshold)
+    model = single_conv_model(pad_values, strides, padding, threshold, channels=channels)
     ir = to_openvino(model)
     assert runtime.ir_census(ir)["BinaryConvolution"] == 1
-    x = inputs_with_ties(threshold)
+    x = inputs_with_ties(threshold, channels)
     expected = model.predict(x, verbose=0)
     # Integer sums times one scale per channel plus a bias: equal up to one float rounding.
     np.testing.assert_allclose(runtime.openvino_predict(ir, x), expected, rtol=1e-6, atol=1e-5)
@@ -400,11 +402,14 @@ def test_float_layers_keep_their_outputs():
                                               kernel_quantizer="ste_sign", name="halfpad")),
          "layer halfpad: its sign input is padded with 0.5"),
         (lambda: _model(lq.layers.QuantConv2D(8, 3, input_quantizer="ste_heaviside", kernel_quantizer="ste_sign",
-                                              name="heavy")), "layer heavy: its input is not a sign"),
+                                              name="heavy")), "layer heavy: its input is a plain sign of Relu"),
         (lambda: _model(lq.layers.QuantConv2D(8, 3, input_quantizer="ste_sign", name="halfbinary")),
          "layer halfbinary: its weights' magnitudes differ within an output channel"),
         (lambda: _model(lq.layers.QuantConv2D(8, 3, kernel_quantizer="ste_sign", name="floatinput")),
          "layer floatinput: its input is not a sign"),
+        (lambda: _model(lq.layers.QuantConv2D(8, 3, padding="same", input_quantizer="ste_sign",
+                                              kernel_quantizer="ste_sign", name="oddzero"), (8, 8, 3)),
+         "layer oddzero: it has an odd number of input channels per group \\(3\\) and zero padding"),
         (lambda: _model(lq.layers.QuantDepthwiseConv2D(3, input_quantizer="ste_sign", depthwise_quantizer="ste_sign",
                                                        name="depthwise")),
          "layer depthwise: .*QuantDepthwiseConv2D"),
