@@ -86,6 +86,9 @@ __all__ = [
 # The negative float32 closest to 0 that TensorFlow does not flush to 0: FakeQuantize
 # maps x <= it to bit 0 (-1), so every x >= 0 becomes +1 as in larq's sign.
 _BELOW_ZERO = -np.finfo(np.float32).tiny
+# The widest padding the CPU plugin's BinaryConvolution compiles with (2026.4, measured:
+# pads of 5 and more are "unsupported parameters", whatever the dilation).
+_LARGEST_PAD = 4
 
 
 # -- the float graph ---------------------------------------------------------------
@@ -126,6 +129,7 @@ class _BinaryForm:
     auto_pad: str
     weights: np.ndarray  # (groups, out per group, in per group, kh, kw)
     scale: np.ndarray  # alpha per output channel
+    channels_last: bool  # whether source is still in Keras' NHWC layout
 
 
 def _node(output):
@@ -165,7 +169,21 @@ def _sign_source(output):
             "are -1 or +1 only (larq's sign maps 0 to +1)")
 
 
-def _padding(conv, data):
+_TO_NCHW = [0, 3, 1, 2]
+
+
+def _layout(data):
+    """(data, channels last): a convolution's input with the frontend's layout Transpose taken off.
+
+    The frontend moves Keras' NHWC -> NCHW transposes up to the model input,
+    except past a sign that reads the input itself.
+    """
+    if _kind(data) == "Transpose" and list(np.asarray(_constant(_node(data).input_value(1)))) == _TO_NCHW:
+        return _node(data).input_value(0), True
+    return data, False
+
+
+def _padding(conv, data, channels_last):
     """(sign output, pad value, pads_begin, pads_end, auto_pad) of a convolution's input; else a reason."""
     attributes = conv.get_attributes()
     if _kind(data) != "Pad":
@@ -175,7 +193,8 @@ def _padding(conv, data):
     value = values[2] if len(values) > 2 else np.zeros(1, np.float32)
     if pad.get_attributes()["pad_mode"] != "constant" or any(v is None for v in values):
         return "its input is padded by a Pad that is not constant padding with constant sizes"
-    begin, end = (np.asarray(v, np.int64).reshape(-1) for v in values[:2])
+    begin, end = (np.asarray(v, np.int64).reshape(-1)[[0, 3, 1, 2] if channels_last else slice(None)]
+                  for v in values[:2])
     if np.any(begin[:2]) or np.any(end[:2]) or np.any(begin < 0) or np.any(end < 0):
         return "its input's Pad pads the batch or channel axis, or crops"
     if any(attributes["pads_begin"]) or any(attributes["pads_end"]):
@@ -202,8 +221,8 @@ def _kernel_scale(weights):
 
 def binary_form(conv):
     """How a Convolution or GroupConvolution node is binary (`_BinaryForm`), or why it is not (a str)."""
-    data, weights_output = conv.input_value(0), conv.input_value(1)
-    padding = _padding(conv, data)
+    (data, channels_last), weights_output = _layout(conv.input_value(0)), conv.input_value(1)
+    padding = _padding(conv, data, channels_last)
     if isinstance(padding, str):
         return padding
     sign, pad_value, pads_begin, pads_end, auto_pad = padding
@@ -221,10 +240,14 @@ def binary_form(conv):
     scale = _kernel_scale(weights)
     if isinstance(scale, str):
         return scale
+    if pad_value == 0 and max(*pads_begin, *pads_end) > _LARGEST_PAD:
+        return (f"it pads its sign input with zeros by {max(*pads_begin, *pads_end)}; the CPU plugin's "
+                f"BinaryConvolution pads by at most {_LARGEST_PAD}, and a zero is no bit to pad with beforehand")
     if weights.shape[2] % 2 and pad_value == 0 and (any(pads_begin) or any(pads_end)):
         return (f"it has an odd number of input channels per group ({weights.shape[2]}) and zero padding, which "
                 "BinaryConvolution on this CPU plugin cannot compute exactly")
-    return _BinaryForm(source[0], source[1], pad_value, pads_begin, pads_end, auto_pad, weights, scale)
+    return _BinaryForm(source[0], source[1], pad_value, pads_begin, pads_end, auto_pad, weights, scale,
+                       channels_last)
 
 
 def _signature(weights):
@@ -312,6 +335,8 @@ class BinaryConvolutions:
         from openvino import opset13 as ops
 
         groups = len(form.weights)
+        if form.channels_last:
+            form = dataclasses.replace(form, source=ops.transpose(form.source, np.array(_TO_NCHW, np.int64)).output(0))
         # The groups split the float input: the CPU plugin (2026.4) crashes on a
         # BinaryConvolution that reads a Split of a FakeQuantize.
         sources = [form.source] if groups == 1 else list(ops.split(form.source, np.int64(1), groups).outputs())
@@ -334,7 +359,8 @@ class BinaryConvolutions:
         weights +1 and -1 on equal inputs, which cancel everywhere, padding
         included; an odd one with weight +1 on an input equal to the padding
         (or +1 where nothing is padded) adds kh * kw times that value, taken
-        off again.
+        off again. Padding wider than the plugin takes is done on the float
+        input, with the value whose bit is the padding's.
         """
         import openvino as ov
 
@@ -343,15 +369,21 @@ class BinaryConvolutions:
         extra = -channels % 8
         fill = form.pad_value or 1.0
         offset = 0.0
+        pads_begin, pads_end, auto_pad = form.pads_begin, form.pads_end, form.auto_pad
+        outside = max(*pads_begin, *pads_end) > _LARGEST_PAD  # +-1 padding, done before the bits
+        if extra or outside:
+            begin, end = [0, 0, *(pads_begin if outside else [0, 0])], [0, extra, *(pads_end if outside else [0, 0])]
+            source = ops.pad(source, np.array(begin, np.int64), np.array(end, np.int64), "constant",
+                             np.float32(fill)).output(0)
+            if outside:
+                pads_begin, pads_end, auto_pad = [0, 0], [0, 0], "explicit"
         if extra:
-            source = ops.pad(source, np.array([0, 0, 0, 0], np.int64), np.array([0, extra, 0, 0], np.int64),
-                             "constant", np.float32(fill)).output(0)
             signs = np.tile([1.0, -1.0], (extra + 1) // 2)[:extra].astype(np.float32)
             weights = np.concatenate([weights, np.broadcast_to(signs[None, :, None, None], (out, extra, kh, kw))], 1)
             offset = -kh * kw * fill if extra % 2 else 0.0
         node = ops.binary_convolution(
             self._one_bit(ops, source, form.tie_to_plus), bits_constant(ov, weights), attributes["strides"],
-            form.pads_begin, form.pads_end, attributes["dilations"], "xnor-popcount", form.pad_value, form.auto_pad,
+            pads_begin, pads_end, attributes["dilations"], "xnor-popcount", form.pad_value, auto_pad,
         )
         output = node.output(0)
         if offset:

@@ -286,6 +286,22 @@ def test_an_stq_shrunk_model_is_fully_binary():
 # -- the small model, end to end --------------------------------------------------------
 
 
+@pytest.mark.parametrize("pad_values", [1.0, -1.0])
+def test_padding_wider_than_the_plugin_takes_is_done_before_the_bits(pad_values):
+    inputs = tf.keras.Input((9, 9, 16))
+    layer = bconv(8, dilation_rate=6, pad_values=pad_values, name="wide")  # pads of 6 on each side
+    model = tf.keras.Model(inputs, layer(inputs), name="wide")
+    ir = to_openvino(model)
+    assert runtime.ir_census(ir)["BinaryConvolution"] == 1
+    x = inputs_with_ties(0.0, 16)
+    np.testing.assert_allclose(runtime.openvino_predict(ir, x), model.predict(x, verbose=0), rtol=1e-6, atol=1e-5)
+    # Zero padding has no bit: refused, where strip_pruning does not emulate it (kernel within the input).
+    larger = tf.keras.Input((16, 16, 16))
+    zero = tf.keras.Model(larger, bconv(8, dilation_rate=6, pad_values=0.0, name="widezero")(larger))
+    with pytest.raises(FloatFallbackError, match="widezero: it pads its sign input with zeros by 6"):
+        to_openvino(zero)
+
+
 @pytest.fixture(scope="module")
 def bnn():
     model = tiny_net("bnn")
