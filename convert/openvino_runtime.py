@@ -199,7 +199,8 @@ def ir_cost(ir):
         out = [d.get_length() for d in out]
         weights = [d.get_length() for d in node.get_input_partial_shape(1)]
         if kind == "MatMul":
-            macs = int(np.prod(out)) * weights[0]
+            inner = weights[1] if node.get_attributes()["transpose_b"] else weights[0]
+            macs = int(np.prod(out)) * inner
         elif kind == "GroupConvolution":
             macs = int(np.prod(weights[:3])) * int(np.prod(weights[3:])) * int(np.prod(out[2:]))
         else:

@@ -127,7 +127,7 @@ def measure_openvino(model, threads=1, warmup=3, runs=20, seed=0, batch=1, preci
 
 def _precision_name(element_type):
     """OpenVINO's element type as tfbin names precisions: "f32", "bf16"."""
-    return {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}.get(str(element_type.to_dtype()), str(element_type))
+    return element_type.get_type_name()
 
 
 def _stat_line(times):
