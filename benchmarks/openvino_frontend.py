@@ -67,9 +67,8 @@ def build_models(directory, commit, samples):
     return paths
 
 
-def benchmark_app_median_ms(path, seconds):
+def benchmark_app_median_ms(tool, path, seconds):
     """benchmark_app's median latency of `path`: one thread and stream, sync, batch 1, float32."""
-    tool = os.path.join(os.path.dirname(sys.executable), "benchmark_app")
     command = [tool, "-m", path, "-d", "CPU", "-nthreads", "1", "-nstreams", "1", "-hint", "none", "-api", "sync",
                "-b", "1", "-shape", "[1,224,224,3]", "-infer_precision", "f32", "-t", str(seconds)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -89,13 +88,15 @@ def main():
     parser.add_argument("--samples", type=int, default=8, help="calibration and parity samples")
     parser.add_argument("--previous", default="8f92ec5", help="the last commit with the per-layer translator")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "openvino_frontend.md"))
+    parser.add_argument("--benchmark-app", default=os.path.join(os.path.dirname(sys.executable), "benchmark_app"),
+                        help="OpenVINO's benchmark_app (default: beside python, where the openvino wheel puts it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         paths = build_models(directory, args.previous, args.samples)
         times = {label: [] for label in paths}
         for _ in range(args.rounds):
             for label, path in paths.items():
-                times[label].append(benchmark_app_median_ms(path, args.seconds))
+                times[label].append(benchmark_app_median_ms(args.benchmark_app, path, args.seconds))
     medians = {label: float(np.median(values)) for label, values in times.items()}
     frontend = medians["BNN, frontend + rewrite"]
     lines = [
