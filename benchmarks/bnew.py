@@ -34,6 +34,8 @@ accuracy with BatchNorm moving statistics, as deployed).
 
     python benchmarks/bnew.py comparison --width 8 --pretrain-epochs 8 --epochs 24 --seeds 0 1 2
     python benchmarks/bnew.py ablation --width 8 --pretrain-epochs 8 --epochs 24 --seeds 0 1 2
+
+`--quick` makes either a smoke run (see `--help`).
 """
 import argparse
 import os
@@ -44,7 +46,7 @@ import time
 import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import print_and_save
+from common import QUICK_DIGITS, add_quick_flag, print_and_save, quick_digits, start_quick
 import tensorflow as tf  # noqa: E402
 
 from tfbin import data, training, zoo  # noqa: E402
@@ -243,9 +245,16 @@ def main(argv=None):
     parser.add_argument("--convert", choices=("all", "first"), default="all",
                         help="convert every trained model, or those of the first seed")
     parser.add_argument("--out", help="Markdown file (default benchmarks/results/bnew_<part>.md)")
+    add_quick_flag(parser, "width 4, 1 pretraining epoch, 2 epochs per method (BMD and BNEW freeze for the second), "
+                           "the first seed, " + QUICK_DIGITS)
     args = parser.parse_args(argv)
+    start_quick(args)
+    if args.quick:
+        args.width, args.pretrain_epochs, args.epochs, args.seeds = 4, 1, 2, args.seeds[:1]
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"bnew_{args.part}.md")
     arrays = data.digits_arrays()
+    if args.quick:
+        arrays = quick_digits(arrays)
     start = time.time()
     lines = comparison(args, arrays) if args.part == "comparison" else ablation(args, arrays)
     steps = training.steps_per_epoch(arrays)

@@ -1,7 +1,11 @@
-"""What the benchmark scripts share: printing and saving their Markdown tables."""
+"""What the benchmark scripts share: printing and saving their Markdown tables, and their `--quick` runs."""
 import os
 
 from tfbin.files import write_atomic
+
+# A `--quick` run's digits split: enough images for two training steps of 64 and a test batch.
+QUICK_TRAIN, QUICK_TEST = 128, 64
+QUICK_DIGITS = f"{QUICK_TRAIN} training and {QUICK_TEST} test digits"
 
 
 def print_and_save(table, path):
@@ -10,3 +14,26 @@ def print_and_save(table, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     write_atomic(path, table.encode())
     print(f"wrote {path}")
+
+
+def add_quick_flag(parser, shrinks, trains=True):
+    """Adds `--quick`: a smoke run of the same command with what `shrinks` says made tiny."""
+    eagerly = "; training runs TensorFlow functions eagerly (tracing costs more than such short runs)"
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run, not a measurement: {shrinks}{eagerly if trains else ''}")
+
+
+def start_quick(args):
+    """Runs TensorFlow functions eagerly when `args.quick`: tiny runs spend most of their time tracing."""
+    if args.quick:
+        import tensorflow as tf
+
+        tf.config.run_functions_eagerly(True)
+
+
+def quick_digits(arrays):
+    """The first QUICK_TRAIN training and QUICK_TEST test images of a digits split (already shuffled)."""
+    from tfbin import data
+
+    return data.Arrays(arrays.x_train[:QUICK_TRAIN], arrays.y_train[:QUICK_TRAIN], arrays.x_test[:QUICK_TEST],
+                       arrays.y_test[:QUICK_TEST], num_classes=arrays.num_classes)

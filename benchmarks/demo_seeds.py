@@ -7,6 +7,7 @@ accuracy during pruning below its value before pruning (the figure the demo prin
 row's batches do not depend on the rows trained before it.
 
     python benchmarks/demo_seeds.py --seeds 0 1 2 3 4 5
+    python benchmarks/demo_seeds.py --quick --out /tmp/demo_seeds.md     # a smoke run (see --help)
 
 The table is printed and written to --out; the reports go to --out with .json.
 """
@@ -18,17 +19,19 @@ import sys
 import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import print_and_save
+from common import add_quick_flag, print_and_save, start_quick
 from tfbin.demo import run_demo  # noqa: E402
 from tfbin.files import write_json  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 ROWS = ("bnn", "pabt_3x3_to_1x1")
+WIDTH, QUICK_WIDTH = 32, 4  # the demo's width, and a smoke run's
 
 
 def table(reports, epochs):
     lines = [
-        f"`tfbin demo` (digits, width 32, {epochs} epochs), rows bnn and pabt_3x3_to_1x1 per seed; test accuracy "
+        f"`tfbin demo` (digits, width {reports[0]['width']}, {epochs} epochs), rows bnn and pabt_3x3_to_1x1 per seed; "
+        "test accuracy "
         "with moving statistics; PaBT's falls in percentage points over its pruning phase",
         "",
         "| seed | bnn | PaBT | PaBT drop below its value before pruning | PaBT fall below its best |",
@@ -53,11 +56,16 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--epochs", type=int, default=12, help="epochs per row (the demo trains 12)")
     parser.add_argument("--out", default=os.path.join(RESULTS, "demo_seeds.md"))
+    add_quick_flag(parser, f"width {QUICK_WIDTH}, 2 epochs (the fewest with a pruning phase), the first seed")
     args = parser.parse_args(argv)
+    start_quick(args)
+    width = WIDTH
+    if args.quick:
+        width, args.epochs, args.seeds = QUICK_WIDTH, 2, args.seeds[:1]
     command = "python benchmarks/demo_seeds.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     reports = []
     for seed in args.seeds:
-        reports.append(run_demo(method="pabt", epochs=args.epochs, seed=seed, rows=ROWS, verbose=0))
+        reports.append(run_demo(method="pabt", epochs=args.epochs, width=width, seed=seed, rows=ROWS, verbose=0))
         pabt = reports[-1]["models"][1]
         print(f"seed {seed}: PaBT {pabt['accuracy']:.4f}, drop {100 * pabt['pabt_max_drop']:.1f} pp, "
               f"fall {100 * pabt['pabt_max_fall']:.1f} pp", flush=True)

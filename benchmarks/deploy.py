@@ -35,6 +35,8 @@ thread in interleaved rounds, the whole timing repeated `--passes` times
 
     python benchmarks/deploy.py --openvino --passes 3
     python benchmarks/deploy.py --openvino --nets "ResNet-18 @224" --variants BNN int8   # the headline ratio
+
+`--quick` makes any of these a smoke run (see `--help`).
 """
 import argparse
 import os
@@ -49,7 +51,7 @@ import larq as lq
 import tensorflow as tf
 
 from tfbin import export, graph, zoo
-from common import print_and_save
+from common import add_quick_flag, print_and_save
 from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite
 from openvino_columns import VARIANTS as OPENVINO_VARIANTS, openvino_main
 from tfbin.testing import realistic_weights
@@ -61,6 +63,8 @@ NETS = {
     "ResNet-18 @224": (zoo.resnet18, (224, 224, 3), 8),
     "ResNet-20 @32": (zoo.resnet20, (32, 32, 3), 64),
 }
+# A smoke run's net when --nets names none, its inputs (every net's), calibration samples and DeepLab size.
+QUICK_NET, QUICK_SHAPE, QUICK_SAMPLES, QUICK_DEEPLAB = "ResNet-20 @32", (32, 32, 3), 4, (32, 32)
 VARIANTS = (
     "BNN", "BNN, binary classifier", "MBN 2/2", "MBN 2/2, per-pair export", "MBN 3/3", "MBN 3/3, per-pair export",
     "PaBT 3/3 -> 1/1", "float", "int8",
@@ -187,7 +191,7 @@ def _build(builder, shape, variant, x, seed):
 
 
 def measure(net, variant, args):
-    builder, shape, samples = NETS[net]
+    builder, shape, samples = args.net_specs[net]
     large = shape[0] > 64
     x = np.random.default_rng(args.seed).standard_normal((samples, *shape)).astype(np.float32)
     model = _build(builder, shape, variant, x, args.seed)
@@ -297,7 +301,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="the table to write (default results/deploy.md, deploy_openvino.md with --openvino)")
-    parser.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS))
+    parser.add_argument("--nets", nargs="+", choices=list(NETS), help="default: all")
     parser.add_argument("--deeplab", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=(128, 256),
                         help="input size of the DeepLab rows (default 128 256; the paper uses 512 1024)")
     parser.add_argument("--deeplab-only", action="store_true", help="only the DeepLab rows")
@@ -306,13 +310,23 @@ def main(argv=None):
     parser.add_argument("--passes", type=int, default=3, help="--openvino: timing passes over all models (default 3)")
     parser.add_argument("--variants", nargs="+", choices=OPENVINO_VARIANTS, default=list(OPENVINO_VARIANTS),
                         help="--openvino: the variants (BNN and int8 are always measured)")
+    add_quick_flag(parser, f"{QUICK_NET} only unless --nets names others, every net at "
+                           f"{QUICK_SHAPE[0]}x{QUICK_SHAPE[1]} on {QUICK_SAMPLES} calibration inputs (ResNet-18 "
+                           f"conversions at 224x224 take minutes), DeepLab at {QUICK_DEEPLAB[0]}x{QUICK_DEEPLAB[1]}, "
+                           "1 timed run, 1 timing pass of 1 round", trains=False)
     args = parser.parse_args(argv)
     if min(args.runs, args.large_runs, args.threads, args.passes) < 1:
         parser.error("--runs, --large-runs, --threads and --passes must be >= 1")
+    args.nets = args.nets or ([QUICK_NET] if args.quick else list(NETS))
+    args.net_specs = {net: NETS[net] for net in args.nets}
+    if args.quick:
+        args.net_specs = {net: (builder, QUICK_SHAPE, QUICK_SAMPLES) for net, (builder, _, _) in args.net_specs.items()}
+        args.runs = args.large_runs = args.passes = 1
+        args.deeplab = QUICK_DEEPLAB
     results = os.path.join(os.path.dirname(__file__), "results")
     if args.openvino:
         args.out = args.out or os.path.join(results, "deploy_openvino.md")
-        return openvino_main(args, {net: NETS[net] for net in args.nets}, _build)
+        return openvino_main(args, args.net_specs, _build)
     args.out = args.out or os.path.join(results, "deploy.md")
     rows = [] if args.deeplab_only else [measure(net, variant, args) for net in args.nets for variant in VARIANTS]
     deeplab = [measure_deeplab(tuple(args.deeplab), variant, args) for variant in ("BNN", "MBN 2/2")]

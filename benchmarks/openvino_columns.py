@@ -89,7 +89,8 @@ def measure_net(net, builder, shape, samples, build, args):
     passes = []
     args.load = getattr(args, "load", []) + [os.getloadavg()[0]]
     for index in range(args.passes):
-        medians = _interleaved(runners, ROUNDS[size], PER_ROUND[size])
+        rounds, per_round = (1, 1) if args.quick else (ROUNDS[size], PER_ROUND[size])
+        medians = _interleaved(runners, rounds, per_round)
         passes.append(medians)
         print(f"{net:<15} pass {index + 1}: " + ", ".join(
             f"{variant} {engine} {medians[(variant, engine)]:.2f} ms" for variant, engine in runners), flush=True)
@@ -107,6 +108,8 @@ def _command(args):
         command += " --nets " + " ".join(f'"{net}"' for net in args.nets)
     if set(args.variants) != set(VARIANTS):
         command += " --variants " + " ".join(args.variants)
+    if args.quick:
+        command += " --quick"
     return command
 
 

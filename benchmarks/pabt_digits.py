@@ -30,6 +30,8 @@ training split and evaluates on the test split, once, with the chosen settings.
     python benchmarks/pabt_digits.py --split test --widths 8 16 --seeds 0 1 2 3 4
     python benchmarks/pabt_digits.py --split validation --widths 8 --rows pabt:fade20 pabt:global
 
+`--quick` makes a training command a smoke run (see `--help`).
+
 The table is printed and written to --out; every run's record (settings,
 accuracies, evaluation curve, command) goes to --runs as JSON.
 """
@@ -44,7 +46,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import print_and_save
+from common import QUICK_DIGITS, add_quick_flag, print_and_save, quick_digits, start_quick
 import tensorflow as tf  # noqa: E402
 
 from tfbin import batchnorm, callbacks, cost, data, training, transfer, zoo
@@ -91,14 +93,14 @@ VARIANTS.update({
 DIRECT = {"bnn_1x1": (1, 1), "mbn_3x3": (3, 3)}
 
 
-def splits(split):
-    """(x_fit, y_fit, x_eval, y_eval): train/validation inside the training split, or train/test."""
+def splits(split, quick=False):
+    """Arrays to fit and evaluate on: train/validation inside the training split, or train/test."""
     arrays = data.digits_arrays()
-    if split == "test":
-        return arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test
-    x_fit, x_val, y_fit, y_val = train_test_split(arrays.x_train, arrays.y_train, test_size=0.25,
-                                                  random_state=0, stratify=arrays.y_train)
-    return x_fit, y_fit, x_val, y_val
+    if split == "validation":
+        x_fit, x_val, y_fit, y_val = train_test_split(arrays.x_train, arrays.y_train, test_size=0.25,
+                                                      random_state=0, stratify=arrays.y_train)
+        arrays = data.Arrays(x_fit, y_fit, x_val, y_val, num_classes=10)
+    return quick_digits(arrays) if quick else arrays
 
 
 def variant_settings(row):
@@ -121,9 +123,8 @@ def prune_callback(row, epochs, x_fit, seed):
                                    **settings)
 
 
-def run(row, width, epochs, float_epochs, split, seed):
-    x_fit, y_fit, x_eval, y_eval = splits(split)
-    arrays = data.Arrays(x_fit, y_fit, x_eval, y_eval, num_classes=10)
+def run(row, width, epochs, float_epochs, arrays, seed):
+    x_fit, x_eval, y_eval = arrays.x_train, arrays.x_test, arrays.y_test
     m, n = DIRECT.get(row, (3, 3))
     tf.keras.utils.set_random_seed(seed)
     model = zoo.digits_resnet(width=width, conv="mbn", weight_bases=m, activation_bases=n)
@@ -234,9 +235,15 @@ def main(argv=None):
     parser.add_argument("--runs", default=None, help="the records as JSON (default: --out with .json)")
     parser.add_argument("--table-from", nargs="+", default=None, metavar="RUNS_JSON",
                         help="train nothing: print and save (--out) the table of these saved records")
+    add_quick_flag(parser, "the smallest width, 2 epochs (with --float-epochs: 3, one of them float), the first "
+                           "seed, " + QUICK_DIGITS)
     args = parser.parse_args(argv)
     if args.table_from:
         return table_from(args)
+    start_quick(args)
+    if args.quick:
+        args.widths, args.seeds = [min(args.widths)], args.seeds[:1]
+        args.epochs, args.float_epochs = (3, 1) if args.float_epochs else (2, 0)
     for row in args.rows:
         if row not in rows and not (row.startswith("pabt:") and row.split(":", 1)[1] in VARIANTS):
             parser.error(f"--rows: unknown row {row!r}")
@@ -247,6 +254,7 @@ def main(argv=None):
 
     out = args.out or os.path.join(RESULTS, f"pabt_digits_{args.split}.md")
     runs = args.runs or os.path.splitext(out)[0] + ".json"
+    arrays = splits(args.split, args.quick)
     records, flat = {}, []
     total = len(args.widths) * len(inits) * len(args.rows) * len(args.seeds)
     # Seeds outermost, so that an interrupted run leaves every row with as many seeds as it got to.
@@ -256,7 +264,7 @@ def main(argv=None):
                 for row in args.rows:
                     name = row + ("+float" if float_epochs else "")
                     start = time.perf_counter()
-                    record = run(row, width, args.epochs, float_epochs, args.split, seed)
+                    record = run(row, width, args.epochs, float_epochs, arrays, seed)
                     record.update(width=width, row=name, seed=seed, split=args.split, epochs=args.epochs,
                                   float_epochs=float_epochs, seconds=round(time.perf_counter() - start),
                                   settings=variant_settings(row) if row.startswith("pabt") else None,

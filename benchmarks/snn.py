@@ -27,7 +27,8 @@ some: seed 001's Table 6 (ResNet-50, CIFAR-10) and the SNN code's README
     python benchmarks/snn.py --skip-training --skip-costs --sizes   # LCE vs compact file sizes
 
 With --sizes, part 3 converts ResNet-18 and ResNet-20 with LCE and compares
-the flatbuffer with the compact sub-bit file (`tfbin.subbit`).
+the flatbuffer with the compact sub-bit file (`tfbin.subbit`). `--quick` makes
+any of these commands a smoke run (see `--help`).
 
 Prints and saves Markdown tables: benchmarks/results/snn_accuracy.md,
 snn_costs.md and snn_sizes.md.
@@ -40,7 +41,7 @@ import time
 import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import print_and_save
+from common import QUICK_DIGITS, add_quick_flag, print_and_save, quick_digits, start_quick
 import tensorflow as tf  # noqa: E402
 
 from tfbin import callbacks, cost, data, subbit, training, zoo
@@ -59,6 +60,10 @@ ROW_SPECS = {
 }
 ROWS = tuple(ROW_SPECS)
 COST_TAUS = (9, 8, 7, 6, 5, 4)
+RESNET50_TAUS = (9, 5, 4, 3)
+SIZE_TAUS = (9, 7, 5, 4)
+# A smoke run's taus: the BNN every ratio divides by, and one sub-bit setting.
+QUICK_TAUS = (9, 5)
 
 # Published figures: (Mbit, bit-OPs in G) per tau.
 SNN_README_RESNET18 = {9: (10.99, 1.677), 6: (7.324, 0.883), 5: (6.103, 0.501), 4: (4.882, 0.297)}
@@ -85,6 +90,8 @@ def run_row(row, arrays, args, seed):
 
 def accuracy_table(args):
     arrays = data.digits_arrays()
+    if args.quick:
+        arrays = quick_digits(arrays)
     results = {}
     for row in args.rows:
         accuracies = []
@@ -96,7 +103,7 @@ def accuracy_table(args):
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
         results[row] = (accuracies, model_cost, size, changes)
     lines = [
-        f"digits (1257 train / 540 test images), digits_resnet width {args.width}, {args.epochs} epochs, "
+        f"digits ({len(arrays.x_train)} train / {len(arrays.x_test)} test images), digits_resnet width {args.width}, {args.epochs} epochs, "
         f"batch 64, seeds {args.seeds}; bnn: Bop + Adam; the others: Adam on real latent weights, "
         f"ErrorDecay t {args.t_min:g} -> {args.t_max:g}; snn: RefineCodebooks every {args.refine_every} "
         f"steps, codebook_init {args.codebook_init:g} (unless the row says otherwise). "
@@ -153,7 +160,7 @@ def _reference(published, tau):
     return f"{mbit:g}", f"{gops:g}"
 
 
-def cost_table():
+def cost_table(taus=COST_TAUS, resnet50_taus=RESNET50_TAUS):
     lines = [
         "#Params: stored bits of the binary layers' weights (tau/9 per 3x3 weight, tau'/8 per 1x1 weight; "
         "stem, classifier, float shortcuts, BatchNorm, per-channel scales and codebooks excluded), in Mbit. "
@@ -184,14 +191,14 @@ def cost_table():
         ("ResNet-20 (CIFAR, 18 binary convs)", resnet20_standard, {}),
     ):
         base = None
-        for tau in COST_TAUS:
+        for tau in taus:
             model_cost = cost.model_cost(build(tau))
             base = base or model_cost
             add(name, tau, model_cost, base, published)
             tf.keras.backend.clear_session()
             print(lines[-1], flush=True)
     base = None
-    for tau in (9, 5, 4, 3):
+    for tau in resnet50_taus:
         model_cost = cost.model_cost(resnet50_cifar(tau, min(tau, 8)))
         base = base or model_cost
         add("ResNet-50 (CIFAR, tau' = tau for 1x1, 8 at tau 9)", tau, model_cost, base, SEED_TABLE6_RESNET50)
@@ -205,7 +212,7 @@ def cost_table():
     return "\n".join(lines) + "\n"
 
 
-def size_table():
+def size_table(taus=SIZE_TAUS):
     """LCE flatbuffer (1 bit per binary weight) against the compact sub-bit file, same models."""
     import larq_compute_engine as lce
 
@@ -224,7 +231,7 @@ def size_table():
     ]
     for name, build in (("ResNet-18 (ImageNet)", lambda tau: zoo.resnet18(conv="snn", tau=tau)),
                         ("ResNet-20 (CIFAR, 18 binary convs)", resnet20_standard)):
-        for tau in (9, 7, 5, 4):
+        for tau in taus:
             model = build(tau)
             tflite = lce.convert_keras_model(strip_pruning(model))
             data = subbit.to_bytes(model)
@@ -255,16 +262,23 @@ def main(argv=None):
                         help="also convert ResNet-18 and ResNet-20 with LCE and compare file sizes (slow)")
     parser.add_argument("--out-dir", default=os.path.join(os.path.dirname(__file__), "results"),
                         help="writes snn_accuracy.md, snn_costs.md and snn_sizes.md here")
+    add_quick_flag(parser, "width 4, 1 epoch, the first seed, " + QUICK_DIGITS + "; cost and size tables at tau "
+                           + " and ".join(map(str, QUICK_TAUS)) + " only (each tau builds full-size networks)")
     args = parser.parse_args(argv)
+    start_quick(args)
+    cost_taus, resnet50_taus, size_taus = COST_TAUS, RESNET50_TAUS, SIZE_TAUS
+    if args.quick:
+        args.width, args.epochs, args.seeds = 4, 1, args.seeds[:1]
+        cost_taus = resnet50_taus = size_taus = QUICK_TAUS
 
     if not args.skip_training:
         print_and_save("## Accuracy on digits\n\n" + accuracy_table(args),
                        os.path.join(args.out_dir, "snn_accuracy.md"))
     if not args.skip_costs:
-        print_and_save("## #Params and bit-OPs (seed 001 conventions)\n\n" + cost_table(),
+        print_and_save("## #Params and bit-OPs (seed 001 conventions)\n\n" + cost_table(cost_taus, resnet50_taus),
                        os.path.join(args.out_dir, "snn_costs.md"))
     if args.sizes:
-        print_and_save("## File sizes: LCE flatbuffer and the compact sub-bit file\n\n" + size_table(),
+        print_and_save("## File sizes: LCE flatbuffer and the compact sub-bit file\n\n" + size_table(size_taus),
                        os.path.join(args.out_dir, "snn_sizes.md"))
     return 0
 

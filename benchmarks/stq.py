@@ -31,6 +31,13 @@ accuracy (BatchNorm moving statistics).
     python benchmarks/stq.py --part resnet18 --json   # one JSON list of ResNet-18 rows
     python benchmarks/stq.py --part digits --width 16 --epochs 30 --seeds 0 1 2
 
+`--archs` also takes `bottleneck` (ResNet-18's stages of 1x1-3x3-1x1 blocks:
+STQ-A prunes the 1x1 reduction and the 3x3 convolution, whose channels only
+the next convolution reads). It does not take `reactnet`: a per-channel scale
+sits between its binary convolutions and their BatchNorm, whose gamma STQ-A
+ranks filters by (`tfbin.stq.prune_filters`). `--quick` makes any of these
+commands a smoke run (see `--help`).
+
 Prints and saves Markdown tables (benchmarks/results/stq_resnet18.md and
 stq_digits.md by default). LCE runs portable binary kernels on x86; time the
 flatbuffers on an ARM device (`tfbin bench --ssh/--adb`) for deployment figures.
@@ -51,7 +58,7 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter
 import larq as lq
 import larq_compute_engine as lce
 
-from common import print_and_save
+from common import QUICK_DIGITS, add_quick_flag, print_and_save, quick_digits, start_quick
 from tfbin import cost, data, graph, shrink, stq, training, zoo
 from tfbin.convert import convert, flatbuffer_cost, measure_parity, op_census
 from tfbin.demo import stq as stq_demo
@@ -62,6 +69,11 @@ RESULTS = os.path.join(os.path.dirname(__file__), "results")
 PFRS = (0.25, 0.5, 0.75)
 COMPRESSIONS = (2, 4)
 KERNELS = {"default": {}, "indirect": {"use_indirect_bgemm": True}}
+# The zoo blocks whose binary convolutions a BatchNormalization alone reads: those STQ-A can prune.
+ARCHS = ("bireal", "basic", "bottleneck")
+DEFAULT_ARCHS = ("bireal", "basic")
+INPUT_SIZE, QUICK_INPUT_SIZE = 224, 32
+QUICK_PFR, QUICK_COMPRESSION = 0.5, 2
 TOLERANCE = 1.15  # the done criterion: latency <= (1 - PFR) x BNN x 1.15
 
 
@@ -72,18 +84,18 @@ def log(*args):
 # -- ResNet-18 -------------------------------------------------------------------
 
 
-def _variants(archs):
+def _variants(archs, pfrs, compressions):
     for arch in archs:
         yield arch, "BNN", None
-        for pfr in PFRS:
+        for pfr in pfrs:
             yield arch, "STQ-A", pfr
-        for compression in COMPRESSIONS:
+        for compression in compressions:
             yield arch, "STQ-B", compression
 
 
 def _resnet18(arch, method, setting, x, seed):
     tf.keras.utils.set_random_seed(seed)
-    model = zoo.resnet18(block=arch)
+    model = zoo.resnet18(input_shape=x.shape[1:], block=arch)
     if method == "BNN":
         return realistic_weights(model, x, seed=seed)
     if method == "STQ-B":
@@ -174,9 +186,10 @@ def _row(name, arch, method, model, tflite, parity, fallbacks, binary):
 
 
 def resnet18_rows(args):
-    x = np.random.default_rng(args.seed).standard_normal((8, 224, 224, 3)).astype(np.float32)
+    size = args.input_size
+    x = np.random.default_rng(args.seed).standard_normal((8, size, size, 3)).astype(np.float32)
     rows, flatbuffers = [], {}
-    for arch, method, setting in _variants(args.archs):
+    for arch, method, setting in _variants(args.archs, args.pfrs, args.compressions):
         start = time.perf_counter()
         model = _resnet18(arch, method, setting, x, args.seed)
         result = convert(model, calibration_data=x)
@@ -242,11 +255,11 @@ def _fit(rows, arch, kernel, key):
 
 def resnet18_table(rows, args):
     lines = [
-        "# STQ-Nets: ResNet-18 at 224x224, PFR 0 to 0.75",
+        f"# STQ-Nets: ResNet-18 at {args.input_size}x{args.input_size}, PFR 0 to 0.75",
         "",
-        f"`python benchmarks/stq.py --part resnet18 --rounds {args.rounds}` on {platform.machine()} "
-        f"({os.cpu_count()} cores, shared), LCE interpreter, 1 thread; all flatbuffers timed round-robin in "
-        f"one run, {args.rounds} runs each. Untrained nets with trained-like BatchNorm; STQ-A keeps filters "
+        f"`python benchmarks/stq.py --part resnet18 --rounds {args.rounds}{' --quick' if args.quick else ''}` on "
+        f"{platform.machine()} ({os.cpu_count()} cores, shared), LCE interpreter, 1 thread; all flatbuffers timed "
+        f"round-robin in one run, {args.rounds} runs each. Untrained nets with trained-like BatchNorm; STQ-A keeps filters "
         "in steps of 32 (`channel_multiple=32`) and, in `basic` nets, prunes the first convolution of each block.",
         "",
         "Kernels: `default` = LCE's default binary kernels (what `tfbin bench` and `lce_benchmark_model` use); "
@@ -332,6 +345,9 @@ def digits_run(name, arrays, args, seed):
 
 def digits_table(args):
     arrays = data.digits_arrays()
+    if args.quick:
+        arrays = quick_digits(arrays)
+        start_quick(args)  # here, not in main: only training gains from it, conversions do not
     results = {}
     for name in stq_demo.ROWS:
         accuracies = []
@@ -347,7 +363,8 @@ def digits_table(args):
         "# STQ-Nets on digits: BNN vs STQ-A vs STQ-B",
         "",
         f"`python benchmarks/stq.py --part digits --width {args.width} --epochs {args.epochs}"
-        f"{' --decay' if args.decay else ''} --seeds {' '.join(map(str, args.seeds))}`: "
+        f"{' --decay' if args.decay else ''}{' --quick' if args.quick else ''} "
+        f"--seeds {' '.join(map(str, args.seeds))}`: "
         f"`tfbin.zoo.digits_resnet(width={args.width}, block=\"basic\")`, {args.epochs} epochs each, Bop + Adam"
         f"{', eta and gamma decaying linearly' if args.decay else ''}. STQ-A: L1 {stq_demo.L1_STRENGTH:g} on the "
         f"BatchNorm scales, pruned to PFR {stq_demo.TARGET_PFR} at the start of epoch {half}, then fine-tuned; "
@@ -368,7 +385,8 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true",
                         help="print the ResNet-18 rows as one JSON list (model, pfr, size_bytes, latency_ms, "
                              "argmax_agreement, ...) instead of the tables")
-    parser.add_argument("--archs", nargs="+", choices=zoo.BLOCKS, default=list(zoo.BLOCKS))
+    parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(DEFAULT_ARCHS),
+                        help="ResNet-18 residual layouts (zoo blocks STQ-A can prune; default: bireal basic)")
     parser.add_argument("--rounds", type=int, default=20, help="timed runs per flatbuffer and kernel")
     parser.add_argument("--seed", type=int, default=0, help="ResNet-18 weights and inputs")
     parser.add_argument("--width", type=int, default=16, help="digits net width")
@@ -377,10 +395,18 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="digits seeds")
     parser.add_argument("--out", default=RESULTS, help="folder for stq_resnet18.md and stq_digits.md")
     parser.add_argument("--save", help="also write the ResNet-18 flatbuffers to this folder (to time on a device)")
+    add_quick_flag(parser, f"ResNet-18 at {QUICK_INPUT_SIZE}x{QUICK_INPUT_SIZE} instead of {INPUT_SIZE}x{INPUT_SIZE}, "
+                           f"one PFR ({QUICK_PFR}) and one compression ({QUICK_COMPRESSION}) per layout (each "
+                           "conversion takes seconds even then), 1 timed round; digits width 4, 2 epochs, the first "
+                           "seed, " + QUICK_DIGITS)
     args = parser.parse_args(argv)
     args.notes = []
     if min(args.rounds, args.width, args.epochs) < 1:
         parser.error("--rounds, --width and --epochs must be >= 1")
+    args.input_size, args.pfrs, args.compressions = INPUT_SIZE, PFRS, COMPRESSIONS
+    if args.quick:
+        args.input_size, args.pfrs, args.compressions = QUICK_INPUT_SIZE, (QUICK_PFR,), (QUICK_COMPRESSION,)
+        args.rounds, args.width, args.epochs, args.seeds = 1, 4, 2, args.seeds[:1]
     if args.part in ("resnet18", "both"):
         rows = resnet18_rows(args)
         table = resnet18_table(rows, args)

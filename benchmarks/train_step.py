@@ -12,6 +12,7 @@ step and the ratios the MBN layer is held to:
 
     python benchmarks/train_step.py                 # prints and writes results/train_step.md
     python benchmarks/train_step.py --rounds 10 --threads 1
+    python benchmarks/train_step.py --quick --out /tmp/train_step.md    # a smoke run (see --help)
 """
 import argparse
 import datetime
@@ -27,7 +28,7 @@ import larq as lq  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from common import print_and_save  # noqa: E402
+from common import add_quick_flag, print_and_save, start_quick  # noqa: E402
 from tfbin import zoo  # noqa: E402
 from tfbin.optimizers import bop_optimizer  # noqa: E402
 
@@ -104,7 +105,8 @@ def markdown(rows, ratios, args):
         "# Training step time, ResNet-20 (CIFAR shape)",
         "",
         f"`python benchmarks/train_step.py --batch {args.batch} --warmup {args.warmup} "
-        f"--rounds {args.rounds} --steps {args.steps}`, {datetime.date.today().isoformat()}.",
+        f"--rounds {args.rounds} --steps {args.steps}{' --quick' if args.quick else ''}`, "
+        f"{datetime.date.today().isoformat()}.",
         "",
         f"Batch {args.batch}, 32x32x3 input, width 16, Bop + Adam (`tfbin.optimizers.bop_optimizer`), "
         "`train_on_batch` after warm-up, models timed round-robin; statistics over all timed steps.",
@@ -145,7 +147,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=1, help="timed steps per model and round (default 1)")
     parser.add_argument("--threads", type=int, help="TensorFlow intra- and inter-op threads (default: TensorFlow's)")
     parser.add_argument("--out", default=RESULTS, help="Markdown file to write (default results/train_step.md)")
+    add_quick_flag(parser, "batch 8, 1 warm-up step and 1 round")
     args = parser.parse_args(argv)
+    start_quick(args)
+    if args.quick:
+        args.batch, args.warmup, args.rounds, args.steps = 8, 1, 1, 1
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)

@@ -13,8 +13,8 @@ run as float and what to do instead, and finds each remaining one's filter
 among the flatbuffer's `LceBconv2d`s.
 
 ```python
-import larq_compute_engine as lce
 import tfbin
+import larq_compute_engine as lce
 from tfbin import zoo
 from tfbin.convert import fallback, flatbuffer
 

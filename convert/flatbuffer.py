@@ -1,8 +1,8 @@
 """Reading TFLite flatbuffers: validation, the operator census, binary filters and cost.
 
 ```python
-import larq_compute_engine as lce
 import tfbin
+import larq_compute_engine as lce
 from tfbin import zoo
 from tfbin.convert import flatbuffer
 

@@ -28,7 +28,7 @@ import numpy as np
 from tfbin.choices import PRECISIONS
 from tfbin.convert.converter import ConversionError
 from tfbin.convert.runner import PRECISION_KEY, compile_for_batch, stored_precision
-from tfbin.files import write_atomic
+from tfbin.files import write_atomic_files
 
 __all__ = [
     "INSTALL_HINT",
@@ -244,11 +244,10 @@ def _check_xml_path(path):
 
 
 def save_ir(ir, path):
-    """Writes `path` (.xml) and its .bin beside it, each atomically; returns their total size in bytes."""
+    """Writes `path` (.xml) and its .bin beside it, both or (on an error) neither; returns their total size in bytes."""
     _check_xml_path(path)
     xml, weights = serialize(ir)
-    write_atomic(weights_path(str(path)), weights)
-    write_atomic(str(path), xml)
+    write_atomic_files({weights_path(str(path)): weights, str(path): xml})
     return len(xml) + len(weights)
 
 
@@ -294,9 +293,12 @@ class SavedAsIR:
         """Bytes of the .xml and the .bin together."""
         return sum(len(part) for part in self._serialized)
 
-    def save(self, path):
-        """Writes `path` (NAME.xml) and NAME.bin beside it."""
-        xml, weights = self._serialized
+    def files(self, path):
+        """{path: bytes} of NAME.bin and `path` (NAME.xml), for `tfbin.files.write_atomic_files`."""
         _check_xml_path(path)
-        write_atomic(weights_path(str(path)), weights)
-        write_atomic(str(path), xml)
+        xml, weights = self._serialized
+        return {weights_path(str(path)): weights, str(path): xml}
+
+    def save(self, path):
+        """Writes `path` (NAME.xml) and NAME.bin beside it, both or (on an error) neither."""
+        write_atomic_files(self.files(path))

@@ -1,5 +1,7 @@
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 
@@ -112,3 +114,55 @@ def test_bad_arguments_exit_2_with_a_clear_message(saved, tmp_path, capsys, args
     assert status == 2
     assert message in err
     assert written(tmp_path) == []
+
+
+def _fail_writes_after_conversion(monkeypatch, how):
+    """After the conversion, before anything is written: the disk fills up or the output folder vanishes.
+
+    "full": no file may grow past the size of the smallest output (RLIMIT_FSIZE, which the kernel enforces
+    for root too; Python ignores its SIGXFSZ), so one output fits and another does not.
+    """
+    from tfbin.cli import convert as convert_command
+
+    real = convert_command._convert
+
+    def convert_then_fail(args, model, x):
+        conversion, extra = real(args, model, x)
+        outputs = convert_command._files(conversion, args.output)
+        for path, result in extra.values():
+            outputs.update(convert_command._files(result, path))
+        if how == "full":
+            sizes = sorted(len(data) for data in outputs.values())
+            assert sizes[0] < sizes[-1]
+            resource.setrlimit(resource.RLIMIT_FSIZE, (sizes[0], resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        else:
+            shutil.rmtree(os.path.dirname(args.output))
+        return conversion, extra
+
+    monkeypatch.setattr(convert_command, "_convert", convert_then_fail)
+
+
+@pytest.mark.parametrize("how", ["full", "gone"])
+def test_a_failed_write_leaves_no_partial_output_and_says_so_in_one_line(saved, tmp_path, capsys, monkeypatch, how):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    if how == "full":
+        # OpenVINO: an .xml and its .bin, replacing an earlier pair; they must change together or not at all.
+        target, out, before = ["--target", "openvino"], folder / "model.xml", {"model.xml": b"<old/>", "model.bin": b"old"}
+    else:
+        target, out, before = ["--baseline", "float"], folder / "model.tflite", {}
+    for name, data in before.items():
+        (folder / name).write_bytes(data)
+    _fail_writes_after_conversion(monkeypatch, how)
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        status, stdout, err = run_cli(capsys, "convert", saved["mbn"], "-o", out, *target, "--json")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    assert status == 1 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("tfbin convert: error: cannot write")
+    assert "nothing was written" in errors[0]
+    assert json.loads(stdout)["error"] in errors[0]
+    left = {p.name: p.read_bytes() for p in folder.iterdir()} if folder.exists() else {}
+    assert left == before  # the earlier pair untouched, no half file, no temporary

@@ -1,10 +1,12 @@
 """Training and tuning beyond one device, for real: two logical CPUs, two worker processes on 127.0.0.1."""
+import csv
 import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -169,3 +171,58 @@ def test_distributed_search_with_a_chief_and_two_workers_finishes_and_resumes(tm
     assert read_trials(out) == ["1", "2", "3"]
     tune_processes(out, 5, tmp_path / "resumed")
     assert read_trials(out) == ["1", "2", "3", "4", "5"]
+
+
+def _wait_for(condition, timeout, processes=()):
+    """Polls `condition()` until it holds; fails once `timeout` seconds pass or a process exits."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        assert all(p.poll() is None for p in processes), "a process ended early"
+        time.sleep(0.1)
+
+
+def _ongoing(out):
+    """{tuner id: trial id} of the trials the chief counts as running, from its saved state."""
+    try:
+        with open(out / "search" / "oracle.json") as f:
+            return json.load(f)["ongoing_trials"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def test_a_worker_killed_mid_trial_leaves_its_trial_to_another_and_the_chief_finishes(tmp_path):
+    out = tmp_path / "search"
+    port = free_ports(1)[0]
+    args = [sys.executable, "-m", "tfbin.cli", "tune", "--preset", "quick", "--max-trials", "1", "--epochs", "1",
+            "--width", "4", "--worker-timeout", "6", "--out", str(out), "--quiet"]
+    processes, logs = {}, {}
+    try:
+        for tuner_id in ("chief", "tuner1", "tuner2"):
+            logs[tuner_id] = open(tmp_path / f"{tuner_id}.log", "w")
+            env = environment(KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port),
+                              KERASTUNER_TUNER_ID=tuner_id)
+            processes[tuner_id] = subprocess.Popen(args, stdout=logs[tuner_id], stderr=subprocess.STDOUT, env=env)
+        # The search's only trial goes to one worker; the other is told to wait. Kill the first mid-trial.
+        _wait_for(lambda: _ongoing(out), 300, processes.values())
+        (victim, trial_id), = _ongoing(out).items()
+        time.sleep(1)
+        processes[victim].kill()
+        processes[victim].wait(timeout=60)
+        with open(out / "search" / f"trial_{trial_id}" / "trial.json") as f:
+            assert json.load(f)["status"] == "RUNNING"  # killed before it finished
+        survivors = [tuner_id for tuner_id in processes if tuner_id != victim]
+        for tuner_id in survivors:
+            assert processes[tuner_id].wait(timeout=300) == 0, (tmp_path / f"{tuner_id}.log").read_text()[-3000:]
+    finally:
+        for process in processes.values():
+            process.kill()
+        for log in logs.values():
+            log.close()
+    assert f"worker {victim} silent for over 6 s: its trial {trial_id} goes back" in (tmp_path / "chief.log").read_text()
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    # The other worker ran it again: one whole row.
+    assert [row["trial"] for row in rows] == ["1"] and all(rows[0].values())
+    assert 0.0 < float(rows[0]["best_val_accuracy"]) <= 1.0
+    assert not [name for name in os.listdir(out) if name.startswith(".tfbin-")]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfbin.optimizers import bop_optimizer, is_bop_variable, schedule
+from tfbin.optimizers import BOP_DEFAULTS, bop_optimizer, is_bop_variable, schedule
 
 
 def values_at(learning_schedule, steps):
@@ -85,6 +85,31 @@ def test_linear_schedules_reach_both_optimizers():
     assert float(phi(5)) == pytest.approx((1e-4 + 1e-8) / 2)
 
 
+def test_bop_optimizer_decays_to_the_default_fraction_when_it_knows_the_run():
+    opt = bop_optimizer(steps_per_epoch=5, epochs=2)
+    eta = opt.default._get_hyper("learning_rate")
+    phi = opt.optimizers[0]._get_hyper("gamma")
+    fraction = BOP_DEFAULTS["final_fraction"]
+    assert float(eta(0)) == pytest.approx(BOP_DEFAULTS["learning_rate"])
+    assert float(eta(10)) == pytest.approx(BOP_DEFAULTS["learning_rate"] * fraction)
+    assert float(phi(0)) == pytest.approx(BOP_DEFAULTS["gamma"])
+    assert float(phi(10)) == pytest.approx(BOP_DEFAULTS["gamma"] * fraction)
+    assert float(opt.optimizers[0]._get_hyper("threshold")) == pytest.approx(BOP_DEFAULTS["threshold"])
+
+
+def test_bop_optimizer_stays_constant_without_the_length_of_the_run():
+    opt = bop_optimizer(learning_rate=2e-3, gamma=1e-4)
+    assert float(opt.default._get_hyper("learning_rate")) == pytest.approx(2e-3)
+    assert float(opt.optimizers[0]._get_hyper("gamma")) == pytest.approx(1e-4)
+
+
+def test_linear_schedule_with_explicit_ends_keeps_them():
+    opt = bop_optimizer(learning_rate=1e-2, gamma=1e-3, schedule_kind="linear", steps_per_epoch=5, epochs=2,
+                        final_learning_rate=1e-3, final_gamma=1e-4)
+    assert float(opt.default._get_hyper("learning_rate")(10)) == pytest.approx(1e-3)
+    assert float(opt.optimizers[0]._get_hyper("gamma")(10)) == pytest.approx(1e-4)
+
+
 def test_bop_flips_when_the_gradient_average_passes_the_threshold():
     opt = bop_optimizer(gamma=0.5, threshold=0.4)
     kernel = tf.Variable([1.0, 1.0, -1.0, -1.0])
@@ -112,14 +137,13 @@ def test_bop_flips_when_the_gradient_average_passes_the_threshold():
         (dict(schedule_kind="step", steps_per_epoch=10, decay_every=2.5), "decay_every must be an int >= 1"),
         (dict(schedule_kind="step", steps_per_epoch=10, decay_every=2, decay_rate=0), "decay_rate must be"),
         (dict(schedule_kind="linear", steps_per_epoch=10), "epochs must be an int >= 1"),
-        (dict(schedule_kind="linear", steps_per_epoch=10, epochs=5), "final learning_rate must be between"),
         (
-            dict(schedule_kind="linear", steps_per_epoch=10, epochs=5, final_learning_rate=1e-2,
+            dict(schedule_kind="linear", steps_per_epoch=10, epochs=5, final_learning_rate=1.0,
                  final_gamma=1e-6),
             "final learning_rate must be between",
         ),
         (
-            dict(schedule_kind="linear", steps_per_epoch=10, epochs=5, final_learning_rate=1e-6),
+            dict(schedule_kind="linear", steps_per_epoch=10, epochs=5, final_learning_rate=1e-6, final_gamma=1.0),
             "final gamma must be between",
         ),
     ],

@@ -133,6 +133,20 @@ def test_stq_a_without_batch_norm_after_a_binary_convolution_names_the_layer():
             call()
 
 
+def test_stq_a_prunes_bottleneck_blocks_and_refuses_reactnet_blocks_listing_the_allowed_ones():
+    bottleneck = trained_like(masked_net(block="bottleneck"))
+    inner = [layer.name for layer in stq.masked_layers(bottleneck) if stq.channel_readers(bottleneck, layer)]
+    assert inner and all(name.endswith(("_reduce", "_conv")) for name in inner)
+    assert stq.prune_filters(bottleneck, 0.5).pfr > 0.3
+    x = digits().x_test[:64]
+    plain = pruning.strip_pruning(bottleneck)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), bottleneck.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+    reactnet = masked_net(block="reactnet")
+    with pytest.raises(ValueError, match=r"stage1_block1_conv is followed by stage1_block1_scale \(ChannelScale\);"
+                                         r".* and \d+ more\. Allowed: .*'bireal', 'basic' and 'bottleneck'"):
+        stq.prune_filters(reactnet, 0.5)
+
+
 @pytest.mark.parametrize("bad", [1.0, -0.1, 1.5, True, "half"])
 def test_target_pfr_outside_zero_one_is_refused(bad):
     with pytest.raises(ValueError, match=r"target_pfr must be a number in \[0, 1\)"):

@@ -104,8 +104,8 @@ def reestimate_statistics(model, data, batches=8, batch_size=256, seed=0):
 
     ```python
     import numpy as np
-    import tensorflow as tf
     import tfbin
+    import tensorflow as tf
     from tfbin import batchnorm
 
     model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.BatchNormalization()])

@@ -8,9 +8,9 @@ binary operators. A new layer type plugs in with the `export_rule`
 decorator:
 
 ```python
+import tfbin
 import larq as lq
 import tensorflow as tf
-import tfbin
 from tfbin import export, pruning
 
 class ShiftedConv(lq.layers.QuantConv2D):        # a training-time layer ...
@@ -164,8 +164,8 @@ class SumOfSlices(tf.keras.layers.Layer):
     are summed by this: a RESHAPE and a SUM in TFLite.
 
     ```python
-    import tensorflow as tf
     import tfbin
+    import tensorflow as tf
 
     tfbin.export.SumOfSlices(2)(tf.constant([[1.0, 2.0, 10.0, 20.0]]))   # [[11., 22.]]
     ```
@@ -195,8 +195,8 @@ class ChannelSlice(tf.keras.layers.Layer):
     """Channels [begin, begin + size) of the last axis (a STRIDED_SLICE in TFLite).
 
     ```python
-    import tensorflow as tf
     import tfbin
+    import tensorflow as tf
 
     tfbin.export.ChannelSlice(1, 2)(tf.constant([[1.0, 2.0, 3.0, 4.0]]))   # [[2., 3.]]
     ```
@@ -551,8 +551,8 @@ class ConstantPad(tf.keras.layers.Layer):
     """Pads height and width by `padding` ((top, bottom), (left, right)) with `value`.
 
     ```python
-    import tensorflow as tf
     import tfbin
+    import tensorflow as tf
 
     tfbin.export.ConstantPad(((1, 0), (0, 1)), -1.0)(tf.zeros((1, 1, 1, 1)))[0, ..., 0]   # [[-1, -1], [0, -1]]
     ```

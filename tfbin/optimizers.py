@@ -7,9 +7,15 @@ binary (BatchNorm, scales, thresholds, float layers) is trained by Adam or
 AMSGrad with learning rate eta. Schedules follow PaBT: step decay x0.1 every
 K epochs, or linear decay from an initial to a final value.
 
+The defaults (`BOP_DEFAULTS`: eta 1e-2, gamma 1e-3, threshold 1e-7, eta and
+gamma decaying linearly to 1% over the run) are the settings that held on
+digits across image sizes, widths and run lengths
+(benchmarks/results/train_defaults.md). They decay whenever the optimizer
+knows the length of the run:
+
 ```python
 import tfbin
-opt = tfbin.optimizers.bop_optimizer(learning_rate=1e-3, gamma=1e-3, threshold=1e-7)
+opt = tfbin.optimizers.bop_optimizer(steps_per_epoch=20, epochs=12)   # decays over 240 steps
 # model.compile(opt, ...)
 ```
 
@@ -71,6 +77,7 @@ from tfbin.validation import check_int, check_number, check_one_of
 __all__ = [
     "BMD",
     "BNEW",
+    "BOP_DEFAULTS",
     "OPTIMIZERS",
     "PHASES",
     "PROX_ORDERS",
@@ -80,6 +87,14 @@ __all__ = [
     "is_bop_variable",
     "schedule",
 ]
+
+# Bop + Adam settings that hold on digits at 8x8 and 16x16, widths 8 to 32, runs
+# of 6 to 24 epochs (benchmarks/train_defaults.py, chosen on validation splits):
+# a constant eta and gamma keep Bop flipping weights up to the last step, so a
+# run ends wherever its last few steps left it; decaying both settles the
+# binary weights before the end. `bop_optimizer`, `tfbin.training.train` and
+# the demos read these; the recipes keep their sources' settings.
+BOP_DEFAULTS = dict(learning_rate=1e-2, gamma=1e-3, threshold=1e-7, final_fraction=0.01)
 
 # The phases of BNEW and BMD, in order.
 PHASES = ("pretrain", "binarize", "frozen")
@@ -133,11 +148,11 @@ def schedule(initial, kind="constant", steps_per_epoch=None, epochs=None, decay_
 
 
 def bop_optimizer(
-    learning_rate=1e-3,
-    gamma=1e-3,
-    threshold=1e-7,
+    learning_rate=BOP_DEFAULTS["learning_rate"],
+    gamma=BOP_DEFAULTS["gamma"],
+    threshold=BOP_DEFAULTS["threshold"],
     optimizer="adam",
-    schedule_kind="constant",
+    schedule_kind=None,
     steps_per_epoch=None,
     epochs=None,
     decay_every=None,
@@ -157,7 +172,19 @@ def bop_optimizer(
         schedule_kind: "constant", "step" (x decay_rate every decay_every
             epochs, for both eta and gamma) or "linear" (eta and gamma decay
             linearly to final_learning_rate and final_gamma over `epochs`).
+            None: "linear" when `steps_per_epoch` and `epochs` give the
+            length of the run, else "constant".
+        final_learning_rate, final_gamma: the ends of the linear decay;
+            None: `BOP_DEFAULTS["final_fraction"]` of the initial values.
     """
+    if schedule_kind is None:
+        schedule_kind = "constant" if steps_per_epoch is None or epochs is None else "linear"
+    if schedule_kind == "linear":
+        fraction = BOP_DEFAULTS["final_fraction"]
+        if final_learning_rate is None:
+            final_learning_rate = check_number("learning_rate", learning_rate, positive=True) * fraction
+        if final_gamma is None:
+            final_gamma = check_number("gamma", gamma, positive=True) * fraction
     check_one_of("optimizer", optimizer, OPTIMIZERS)
     check_number("threshold", threshold, positive=True)
     # m <- m + gamma (g - m) is a moving average of the gradient only for gamma <= 1.

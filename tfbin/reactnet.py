@@ -20,9 +20,9 @@ All are channels-last and serializable; `tfbin.zoo` builds ReActNet-style
 residual networks from them (`block="reactnet"`).
 
 ```python
+import tfbin
 import larq as lq
 import tensorflow as tf
-import tfbin
 from tfbin.reactnet import ChannelScale, RPReLU, RSign
 
 inputs = tf.keras.Input((8, 8, 16))

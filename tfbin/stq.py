@@ -275,6 +275,10 @@ def _scope(model, layers):
     return chosen
 
 
+# Layers named in full when STQ-A refuses some; the rest are counted.
+_NAMED_REFUSALS = 3
+
+
 def _batch_norms(layers, what):
     norms = []
     missing = []
@@ -286,9 +290,14 @@ def _batch_norms(layers, what):
             missing.append(f"{layer.name} is followed by {after}")
         norms.append(bn)
     if missing:
+        named = "; ".join(missing[:_NAMED_REFUSALS])
+        if len(missing) > _NAMED_REFUSALS:
+            named += f"; and {len(missing) - _NAMED_REFUSALS} more"
         raise ValueError(
             f"{what} needs a BatchNormalization (with a scale, channels last) that alone reads each binary "
-            f"convolution: its gamma scales the filters; {'; '.join(missing)}"
+            f"convolution: its gamma scales the filters; {named}. Allowed: a convolution whose only reader is "
+            "such a BatchNormalization, as in the tfbin.zoo blocks 'bireal', 'basic' and 'bottleneck' (not "
+            "'reactnet', whose ChannelScale comes first); name the others' layers out with `layers`"
         )
     return norms
 
@@ -405,7 +414,10 @@ def prune_filters(model, target_pfr, layers=None, channel_multiple=1, max_layer_
     Every masked convolution in scope (all `MaskedQuantConv2D` layers, or
     those named in `layers`) must be read by a BatchNormalization alone; its
     filters are ranked together by |gamma| of that BatchNorm, and those at or
-    under one threshold have their 2D filters zeroed. When the pruned
+    under one threshold have their 2D filters zeroed. Of the `tfbin.zoo`
+    blocks, "bireal", "basic" and "bottleneck" are built so; "reactnet" is
+    refused (a per-channel `ChannelScale` comes between its convolution and
+    the BatchNorm, so gamma alone does not scale the filters). When the pruned
     filters feed only other masked convolutions (the inner channels of a
     two-convolution block), those readers' 2D filters on the pruned channels
     are masked too, so export can drop the channels; the PFR counts both.

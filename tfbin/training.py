@@ -7,6 +7,11 @@ real), fits it on a `tfbin.data.Dataset` or `tfbin.data.Arrays` with the test
 split as validation data, and returns the Keras `History`. Anything it does not cover is plain
 Keras: compile and fit the model yourself.
 
+The optimizer's settings are `tfbin.optimizers.BOP_DEFAULTS`, with eta and
+Bop's gamma decaying linearly over the run: a constant eta and gamma keep Bop
+flipping weights up to the last step, so the accuracy a run ends with depends
+on its last few steps (benchmarks/results/train_defaults.md).
+
 By default it also re-estimates the BatchNorm moving statistics on training
 batches at the end of every epoch, before validation, and at the end of
 training (`tfbin.batchnorm`): a binary network evaluated with the moving
@@ -27,6 +32,7 @@ import tensorflow as tf
 
 from tfbin import batchnorm, optimizers
 from tfbin.data import Arrays
+from tfbin.optimizers import BOP_DEFAULTS
 from tfbin.validation import check_int
 
 __all__ = ["default_optimizer", "fit_arguments", "steps_per_epoch", "train"]
@@ -47,12 +53,14 @@ def fit_arguments(dataset, batch_size=64):
     return dict(x=dataset.train, validation_data=dataset.test)
 
 
-def default_optimizer(model, learning_rate=1e-3, gamma=1e-3, threshold=1e-7, decay_epochs=None,
-                      steps_per_epoch=None, final_fraction=0.01):
+def default_optimizer(model, learning_rate=BOP_DEFAULTS["learning_rate"], gamma=BOP_DEFAULTS["gamma"],
+                      threshold=BOP_DEFAULTS["threshold"], decay_epochs=None, steps_per_epoch=None,
+                      final_fraction=BOP_DEFAULTS["final_fraction"]):
     """Bop + Adam (`tfbin.optimizers.bop_optimizer`) when `model` has binary weights, else Adam.
 
-    With `decay_epochs` (and `steps_per_epoch`), eta and Bop's gamma decay
-    linearly to `final_fraction` of their initial values over that many epochs.
+    The defaults are `tfbin.optimizers.BOP_DEFAULTS`. With `decay_epochs` (and
+    `steps_per_epoch`), eta and Bop's gamma decay linearly to `final_fraction`
+    of their initial values over that many epochs; without, they stay constant.
     """
     kind = "linear" if decay_epochs else "constant"
     final_learning_rate = learning_rate * final_fraction if decay_epochs else None
@@ -82,7 +90,7 @@ def _with_statistics(callbacks, dataset):
     return callbacks
 
 
-def train(model, dataset, epochs, optimizer=None, callbacks=(), decay=False, batch_size=64, verbose=1,
+def train(model, dataset, epochs, optimizer=None, callbacks=(), decay=True, batch_size=64, verbose=1,
           reestimate_statistics=True):
     """Compiles `model` for sparse labels on logits and fits it; returns the `History`.
 
@@ -90,7 +98,9 @@ def train(model, dataset, epochs, optimizer=None, callbacks=(), decay=False, bat
         dataset: a `tfbin.data.Dataset` (batched pipelines) or `tfbin.data.Arrays`.
         optimizer: a Keras optimizer; by default `default_optimizer(model)`.
         decay: with the default optimizer, decay eta and Bop's gamma linearly
-            to 1% over the run.
+            to `BOP_DEFAULTS["final_fraction"]` (1%) over the run; False keeps
+            them constant, and the run then ends wherever Bop's last flips
+            left it.
         batch_size: for `Arrays` only (a `Dataset` is batched already).
         reestimate_statistics: re-estimate BatchNorm statistics on the
             training split at the end of every epoch, and at the end of

@@ -133,13 +133,26 @@ def _check_target_arguments(args):
         fail(f"--output {args.output!r}: --target {args.target} writes a {suffix} file")
 
 
-def _save(result, path):
-    if hasattr(result, "tflite"):
-        from tfbin.files import write_atomic
+def _files(result, path):
+    """{path: bytes} of what `result` writes to `path`: a .tflite, or an OpenVINO .xml and its .bin."""
+    return {path: result.tflite} if hasattr(result, "tflite") else result.files(path)
 
-        write_atomic(path, result.tflite)
-    else:
-        result.save(path)
+
+def _write(args, model, conversion, extra):
+    """Writes every output, or none of them (a full disk, a folder gone): then a one-line error."""
+    from tfbin.files import write_atomic_files
+
+    outputs = _files(conversion, args.output)
+    for path, result in extra.values():
+        outputs.update(_files(result, path))
+    try:
+        write_atomic_files(outputs)
+    except OSError as error:
+        what = args.output + (" and its baselines" if extra else "")
+        message = f"cannot write {what}: {error.strerror or error}; nothing was written"
+        if args.json:
+            print(json.dumps({"model": model.name, "error": message}, indent=2))
+        fail(message, 1)
 
 
 def run(args):
@@ -160,9 +173,7 @@ def run(args):
         if args.json:
             print(json.dumps(_failure_json(model, error), indent=2))
         fail(f"{error}\nnothing was written", 1)
-    _save(conversion, args.output)
-    for path, result in extra.values():
-        _save(result, path)
+    _write(args, model, conversion, extra)
     if args.json:
         summary = {
             "model": model.name,

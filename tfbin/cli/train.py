@@ -16,8 +16,10 @@ def add_parser(commands):
     parser = commands.add_parser(
         "train", help="run a paper's training recipe (checkpoints, TensorBoard, resume) and convert it with LCE",
         description="Train one of the seed papers' setups. Checkpoints every epoch to OUT/checkpoints, keeps "
-        "a backup that the same command resumes from after a crash, writes TensorBoard logs to OUT/logs, and "
-        "ends with OUT/model.keras and OUT/model.tflite (LCE, parity checked).",
+        "a backup that the same command resumes from after a crash or a kill (at the last finished epoch, "
+        "with the pruning masks, the optimizer and the schedules as they were), writes TensorBoard logs to "
+        "OUT/logs and one row per epoch to OUT/history.csv, and ends with OUT/model.keras and OUT/model.tflite "
+        "(LCE, parity checked). Every file is replaced in one step: a kill never leaves half of one.",
     )
     parser.add_argument("--recipe", choices=sorted(RECIPES), help="the recipe to run (see --list)")
     parser.add_argument("--list", action="store_true", help="list the recipes and what their papers report")
@@ -59,6 +61,8 @@ def run(args):
             args.recipe, args.out, epochs=args.epochs, dataset=args.dataset, strategy=args.strategy,
             batch_size=args.batch_size, seed=args.seed, data_dir=args.data_dir, manual_dir=args.manual_dir,
             verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
+            # Until model.tflite is written: a kill before then resumes rather than trains again.
+            keep_backup=True,
         )
     except DatasetUnavailableError as error:
         fail(str(error), 1)
@@ -67,8 +71,14 @@ def run(args):
     try:
         conversion = convert(run.model, calibration_data=run.calibration)
     except ConversionError as error:
+        run.discard_backup()  # training is over; converting again would fail the same way
         fail(f"{error}\nthe trained model is in {run.model_path}", 1)
     tflite = os.path.join(args.out, "model.tflite")
-    conversion.save(tflite)
+    try:
+        conversion.save(tflite)
+    except OSError as error:
+        fail(f"cannot write {tflite}: {error.strerror or error}; run the same command again to convert the "
+             f"trained model", 1)
+    run.discard_backup()
     print(f"wrote {run.model_path} and {tflite} ({conversion.size_bytes:,} bytes; parity: "
           f"{conversion.parity.describe()})")

@@ -5,7 +5,8 @@
 Run again with the same `--out` and a larger `--max-trials` to go on with the search.
 Several machines search together through Keras Tuner's distributed mode: run
 the same command on each, with KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT
-and KERASTUNER_TUNER_ID ("chief" on one, worker ids on the others) set.
+and KERASTUNER_TUNER_ID ("chief" on one, worker ids on the others) set. A
+worker that dies mid-trial loses nothing: see --worker-timeout.
 """
 import dataclasses
 import os
@@ -38,7 +39,12 @@ def add_parser(commands):
             "Train one model per point of a search space of Bop hyperparameters and keep "
             "the best. Writes OUT/results.csv, OUT/results.md and OUT/val_accuracy.png, and "
             "prints the best optimizer as code. Run again with the same --out and a larger "
-            "--max-trials to go on with the search."
+            "--max-trials to go on with the search. Distributed: run the same command on every machine with "
+            "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT (the chief's address) and KERASTUNER_TUNER_ID "
+            "(\"chief\" on one, a worker id on each other) set; the chief serves the trials and writes the "
+            "results. A worker that dies mid-trial loses nothing: restarted with the same id it runs its "
+            "trial again, and after --worker-timeout seconds without a word from it the chief gives the "
+            "trial to the next worker that asks (the others wait while trials still run)."
         ),
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
@@ -64,6 +70,9 @@ def add_parser(commands):
             help=f"replace the preset's {text}", **options,
         )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--worker-timeout", type=positive_float, default=60.0, metavar="SECONDS",
+                        help="distributed: silence after which the chief takes a worker for dead and gives its "
+                        "trial to another (default 60; workers speak every sixth of it; give all the same)")
     parser.add_argument("--out", type=writable_dir, required=True, help="results and the search's state")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run, parser=parser)
@@ -115,6 +124,7 @@ def run(args):
             build_model, dataset.train, dataset.test, args.out, space=space, tuner=args.tuner,
             max_trials=args.max_trials, epochs=args.epochs, seed=args.seed,
             verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), settings=settings,
+            worker_timeout=args.worker_timeout,
         )
     except KeyboardInterrupt:
         fail(f"interrupted; the same command goes on with the search in {args.out}", 1)

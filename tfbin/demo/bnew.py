@@ -32,13 +32,17 @@ from tfbin.distillation import Distiller
 from tfbin.zoo import digits_resnet
 
 __all__ = [
-    "BETA_END", "LEARNING_RATE", "PUSH", "ROWS", "adam", "bmd", "bnew", "bop", "optimizer", "phases", "train_row",
+    "BETA_END", "FINAL_FRACTION", "LEARNING_RATE", "PUSH", "ROWS", "adam", "bmd", "bnew", "bop", "optimizer", "phases",
+    "train_row",
 ]
 
 ROWS = ("ste", "bmd", "bop", "bnew", "reactnet_kd")
 
-# Adam's learning rate, decaying linearly to 1% of it over the run (the seed: 0.01, linear decay).
+# The Adam-only rows (ste, bmd, bnew) keep the seed's setting on purpose: Adam at
+# 0.01, decaying linearly to 1% of it over the run. The bop row takes the
+# library's Bop + Adam defaults (`tfbin.optimizers.BOP_DEFAULTS`), as `train` does.
 LEARNING_RATE = 1e-2
+FINAL_FRACTION = 0.01
 # BNEW's pull over the binarize phase, lambda0 * steps_per_epoch * epochs: the
 # seed's CIFAR-10 setting (lambda0 1e-4, ~390 steps per epoch, 1000 epochs).
 PUSH = 40.0
@@ -54,8 +58,8 @@ def phases(epochs):
 
 
 def _learning_rate(steps_per_epoch, epochs, learning_rate):
-    return optimizers.schedule(learning_rate, "linear", steps_per_epoch, epochs, final=learning_rate * 0.01,
-                               name="learning_rate")
+    return optimizers.schedule(learning_rate, "linear", steps_per_epoch, epochs,
+                               final=learning_rate * FINAL_FRACTION, name="learning_rate")
 
 
 def adam(steps_per_epoch, epochs, learning_rate=LEARNING_RATE):
@@ -77,11 +81,11 @@ def bmd(steps_per_epoch, epochs, binarize_epoch, freeze_epoch, beta_end=BETA_END
                           learning_rate=_learning_rate(steps_per_epoch, epochs, learning_rate))
 
 
-def bop(steps_per_epoch, epochs, learning_rate=LEARNING_RATE, gamma=1e-3, threshold=1e-7):
-    """Bop (gamma and Adam's learning rate decaying linearly to 1%) for the binary weights, Adam for the rest."""
-    return optimizers.bop_optimizer(learning_rate, gamma, threshold, schedule_kind="linear",
-                                    steps_per_epoch=steps_per_epoch, epochs=epochs,
-                                    final_learning_rate=learning_rate * 0.01, final_gamma=gamma * 0.01)
+def bop(steps_per_epoch, epochs, learning_rate=optimizers.BOP_DEFAULTS["learning_rate"],
+        gamma=optimizers.BOP_DEFAULTS["gamma"], threshold=optimizers.BOP_DEFAULTS["threshold"]):
+    """Bop for the binary weights, Adam for the rest: the library's defaults, decaying over the run."""
+    return optimizers.bop_optimizer(learning_rate, gamma, threshold, steps_per_epoch=steps_per_epoch,
+                                    epochs=epochs)
 
 
 def optimizer(method, steps_per_epoch, epochs, binarize_epoch=0, freeze_epoch=None, **kwargs):

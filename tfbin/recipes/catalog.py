@@ -45,7 +45,9 @@ class Recipe:
             "stq" and "snn", the learning rate (and SGD's momentum) of a cosine schedule; for
             "bnew", the learning rate, its linear decay to `final_fraction`, the phase split
             (`binarize_fraction`, `freeze_fraction`) and the pull toward +-1 (`push`:
-            lambda0 x steps of the binarize phase).
+            lambda0 x steps of the binarize phase). A quick run on bundled data keeps
+            these source settings on purpose, since it checks the recipe; `tfbin.training.train`
+            and the demos use `tfbin.optimizers.BOP_DEFAULTS` instead.
         pruning: (start, end) of PaBT's pruning phase as fractions of the run, or None.
         method: one of `METHODS`.
         method_options: "stq": `l1`, `target_pfr`, `prune_fraction` (when in the run to

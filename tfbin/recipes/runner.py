@@ -1,7 +1,6 @@
 """Running a recipe: data, model, optimizer, pruning, checkpoints, logs, under any strategy."""
 import dataclasses
 import os
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -10,6 +9,7 @@ from tfbin import callbacks as tfbin_callbacks
 from tfbin import data, distribute, metrics, optimizers, stq, zoo
 from tfbin.files import write_json
 from tfbin.recipes.catalog import get_recipe
+from tfbin.recipes.saving import EpochCheckpoint, EpochLog, discard_backup, save_model
 
 __all__ = ["TrainingRun", "train"]
 
@@ -28,6 +28,10 @@ class TrainingRun:
     recipe: object
     settings: dict
     calibration: np.ndarray  # held-out inputs, for the conversion that usually follows
+
+    def discard_backup(self):
+        """Removes `out/backup`, which `train(..., keep_backup=True)` left for a resume."""
+        discard_backup(os.path.join(self.out, "backup"))
 
 
 def _load(recipe, dataset, batch_size, seed, data_dir, manual_dir):
@@ -124,7 +128,7 @@ def _calibration(test, limit=256):
 
 
 def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size=None, seed=0, data_dir=None,
-          manual_dir=None, verbose=1, callbacks=()):
+          manual_dir=None, verbose=1, callbacks=(), keep_backup=False):
     """Trains `recipe` (a `Recipe` or its name) and writes everything under `out`; returns a `TrainingRun`.
 
     Arguments:
@@ -135,13 +139,21 @@ def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size
             The global batch is `batch_size` (default: the recipe's) times the replicas, and the
             learning rate grows in proportion.
         callbacks: more Keras callbacks for `fit`.
+        keep_backup: leave `out/backup` in place at the end, for a caller with
+            more to write (the command's .tflite): until it calls
+            `TrainingRun.discard_backup()`, a kill makes the same call resume
+            from the last epoch rather than train again.
 
     Writes `out/checkpoints/model.keras` after every epoch, `out/backup/` (Keras
-    `BackupAndRestore`: the same call after a crash resumes from the last
-    finished epoch), TensorBoard logs in `out/logs/`, `out/history.csv`, and at
-    the end `out/model.keras` and `out/run.json` (the recipe and the settings).
-    On a multi-worker run only the chief writes those; the others keep their
-    copies in temporary folders.
+    `BackupAndRestore`: the same call after a crash or a kill resumes from the
+    last finished epoch, with the masks, the optimizer and the schedules as
+    they were), TensorBoard logs in `out/logs/`, `out/history.csv` (one row per
+    epoch, those of a resumed run included), and at the end `out/model.keras`
+    and `out/run.json` (the recipe and the settings); only then is the backup
+    removed. Every file is replaced in one step, so a kill never leaves half
+    of one. A call whose backup holds every epoch trains no further and
+    writes the end files. On a multi-worker run only the chief writes those;
+    the others keep their copies in temporary folders.
     """
     recipe = get_recipe(recipe)
     if dataset is not None and dataset not in (recipe.dataset, _QUICK_DATASETS[recipe.task]):
@@ -168,30 +180,29 @@ def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size
                                                                  **model_kwargs))
         loss, metric_list = _loss_and_metrics(recipe, loaded.num_classes)
         model.compile(_optimizer(recipe, epochs, steps, learning_rate), loss, metrics=metric_list)
+    os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
     fit_callbacks = [
         *_method_callbacks(recipe, epochs, loaded.train, replicas == 1),
-        tf.keras.callbacks.BackupAndRestore(os.path.join(out, "backup")),
-        tf.keras.callbacks.ModelCheckpoint(os.path.join(out, "checkpoints", "model.keras")),
+        EpochCheckpoint(os.path.join(out, "checkpoints", "model.keras"), chief),
         tf.keras.callbacks.TensorBoard(os.path.join(out, "logs")),
+        *([EpochLog(os.path.join(out, "history.csv"))] if chief else []),
+        # After the files above: an epoch the backup counts as done is in them.
+        # Removed only once the end files are written (below).
+        tf.keras.callbacks.BackupAndRestore(os.path.join(out, "backup"), delete_checkpoint=False),
         *callbacks,
     ]
-    if chief:
-        fit_callbacks.append(tf.keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True))
     history = model.fit(loaded.train, validation_data=loaded.test, epochs=epochs, callbacks=fit_callbacks,
                         verbose=verbose)
     settings = {
         "epochs": epochs, "dataset": dataset or recipe.dataset, "replicas": replicas,
         "global_batch_size": global_batch, "learning_rate": learning_rate, "seed": seed,
     }
-    model_path = None
+    model_path = os.path.join(out, "model.keras") if chief else None
+    save_model(model, os.path.join(out, "model.keras"), chief)
+    run = TrainingRun(model=model, history=history.history, out=out, model_path=model_path, recipe=recipe,
+                      settings=settings, calibration=_calibration(loaded.test))
     if chief:
-        model_path = os.path.join(out, "model.keras")
-        model.save(model_path)
         write_json(os.path.join(out, "run.json"), {"recipe": dataclasses.asdict(recipe), "settings": settings})
-    else:
-        # Saving reads the variables with collective ops, so every worker must
-        # save; the others write to a folder of their own that is then removed.
-        with tempfile.TemporaryDirectory() as scratch:
-            model.save(os.path.join(scratch, "model.keras"))
-    return TrainingRun(model=model, history=history.history, out=out, model_path=model_path, recipe=recipe,
-                       settings=settings, calibration=_calibration(loaded.test))
+        if not keep_backup:
+            run.discard_backup()
+    return run

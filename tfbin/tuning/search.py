@@ -6,6 +6,7 @@ import os
 import tensorflow as tf
 
 from tfbin.files import write_json
+from tfbin.tuning import distributed
 from tfbin.tuning.hypermodel import BopHyperModel
 from tfbin.tuning.results import best_row, is_metric, optimizer_code, trial_rows, write_results
 from tfbin.tuning.space import DIMENSIONS, get_space
@@ -69,8 +70,16 @@ def _check_settings(out, settings, store=True):
         write_json(path, settings)
 
 
+def _serve(kt_tuner, verbose, worker_timeout):
+    """The chief's part of `Tuner.search`, with a server that outlives dead workers."""
+    kt_tuner.oracle.verbose = verbose
+    kt_tuner.save()
+    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    distributed.serve(kt_tuner.oracle, address, worker_timeout)
+
+
 def tune(build_model, train, validation, out, space="quick", tuner="grid", max_trials=None, epochs=3,
-         steps_per_epoch=None, seed=0, verbose=1, settings=None):
+         steps_per_epoch=None, seed=0, verbose=1, settings=None, worker_timeout=distributed.DEFAULT_WORKER_TIMEOUT):
     """Searches `space` for the Bop hyperparameters of `build_model`, or resumes that search.
 
     Trains each trial for `epochs` epochs on the tf.data `train` and scores it
@@ -89,11 +98,19 @@ def tune(build_model, train, validation, out, space="quick", tuner="grid", max_t
         seed: every trial starts from this random state.
         settings: a dict describing the rest of the run (data, model), stored
             and checked on resume like `space`, `tuner`, `epochs` and `seed`.
+        worker_timeout: in a distributed search, seconds of silence after
+            which the chief takes a worker for dead (give every process the
+            same value).
 
     Distributed: with Keras Tuner's environment variables set (see
     `tuner_role`), the chief serves the search and, once every trial is done,
     writes the results; each worker trains trials and returns a `Search` with
     no rows. Give them all the same `out` (a shared folder) and arguments.
+    A worker that dies mid-trial loses nothing: restarted with the same
+    KERASTUNER_TUNER_ID it runs that trial again, and after `worker_timeout`
+    seconds without a word from it the chief gives the trial to another
+    worker (`tfbin.tuning.distributed`); the other workers wait for that
+    while trials still run.
 
     Returns:
         A `Search`.
@@ -109,6 +126,7 @@ def tune(build_model, train, validation, out, space="quick", tuner="grid", max_t
     _check_settings(out, {**run, **(settings or {})}, store=role != "worker")
     kt_tuner = make_tuner(hypermodel, tuner, max_trials, directory=out, project_name="search", seed=seed)
     if role == "worker":
+        kt_tuner.oracle = distributed.WorkerClient(kt_tuner.oracle._oracle, worker_timeout)
         kt_tuner.search(train, validation_data=validation, epochs=epochs, verbose=verbose)
         return Search(rows=[], best=None, code=None, tuner=kt_tuner, role=role)
     if verbose:
@@ -117,7 +135,10 @@ def tune(build_model, train, validation, out, space="quick", tuner="grid", max_t
             f"{tuner} search over {space.size} points: {len(trial_rows(kt_tuner))} trials done, "
             + (f"up to {limit} in all" if limit else "going on until the tuner is done")
         )
-    kt_tuner.search(train, validation_data=validation, epochs=epochs, verbose=verbose)
+    if role == "chief":
+        _serve(kt_tuner, verbose, worker_timeout)
+    else:
+        kt_tuner.search(train, validation_data=validation, epochs=epochs, verbose=verbose)
     rows = trial_rows(kt_tuner)
     objective = kt_tuner.oracle.objective
     best = best_row(rows, objective.name, objective.direction)
