@@ -60,18 +60,27 @@ class Latency:
     avg_ms: float | None = None
     init_ms: float | None = None
     first_ms: float | None = None
+    batch: int = 1  # samples per inference (OpenVINO); the latency is that of the whole batch
+    precision: str | None = None  # the inference precision OpenVINO ran float layers in
+
+    @property
+    def images_per_s(self):
+        """Throughput: samples per second at this batch size."""
+        return self.batch * 1e3 / self.latency_ms
 
     @property
     def latency_ms(self):
         return self.median_ms if self.median_ms is not None else self.avg_ms
 
     def to_dict(self):
-        return {**dataclasses.asdict(self), "latency_ms": self.latency_ms}
+        return {**dataclasses.asdict(self), "latency_ms": self.latency_ms, "images_per_s": self.images_per_s}
 
 
-def _latency(timings, threads, runs):
+def _latency(timings, threads, runs, batch=1):
     times = np.asarray(timings["inference_us"]) / 1e3
     return Latency(
+        batch=batch,
+        precision=timings.get("precision"),
         median_ms=float(np.median(times)),
         p90_ms=float(np.quantile(times, 0.9)),
         min_ms=float(np.min(times)),
@@ -88,21 +97,29 @@ def time_tflite(tflite, threads=1, warmup=3, runs=20, seed=0):
     return _latency(runner.measure(tflite, threads=threads, warmup=warmup, runs=runs, seed=seed), threads, runs)
 
 
-def time_openvino(model, threads=1, warmup=3, runs=20, seed=0):
-    """As `time_tflite`, for an OpenVINO model (`openvino.Model` or `.xml` path) on this CPU."""
-    timings = runner.measure_openvino(model, threads=threads, warmup=warmup, runs=runs, seed=seed)
-    return _latency(timings, threads, runs)
+def time_openvino(model, threads=1, warmup=3, runs=20, seed=0, batch=1, precision=None):
+    """As `time_tflite`, for an OpenVINO model (`openvino.Model` or `.xml` path) on this CPU.
+
+    `batch` samples per inference (the latency is the batch's); `precision`
+    "f32" or "bf16", by default the model's own. The result says which precision ran.
+    """
+    timings = runner.measure_openvino(model, threads=threads, warmup=warmup, runs=runs, seed=seed, batch=batch,
+                                      precision=precision)
+    return _latency(timings, threads, runs, batch)
 
 
-def time_file(path, threads=1, warmup=3, runs=20, timeout=600.0, engine="lce"):
+def time_file(path, threads=1, warmup=3, runs=20, timeout=600.0, engine="lce", batch=1, precision=None):
     """Times a `.tflite` file (or with `engine="openvino"` an `.xml`) in a child process running `tfbin.convert.runner`.
 
     A file that passes validation can still be corrupt enough to crash the
     TFLite interpreter (TensorFlow's own interpreter too); in a child process
     that is a BenchmarkError naming the file, not the end of the caller.
+    `batch` and `precision` are for OpenVINO (see `time_openvino`).
     """
     argv = [sys.executable, runner.__file__, os.path.abspath(path),
             "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs), "--engine", engine]
+    if engine == "openvino":
+        argv += ["--batch", str(batch)] + (["--precision", precision] if precision else [])
     try:
         result = subprocess.run(
             argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
@@ -116,7 +133,7 @@ def time_file(path, threads=1, warmup=3, runs=20, timeout=600.0, engine="lce"):
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-3:])
         raise BenchmarkError(f"{path}: the {_RUNTIMES[engine]} cannot run it:\n{tail}")
-    return parse_benchmark_output(result.stdout, threads=threads)
+    return dataclasses.replace(parse_benchmark_output(result.stdout, threads=threads), batch=batch)
 
 
 _RUNTIMES = {"lce": "TFLite interpreter", "openvino": "OpenVINO runtime"}
@@ -126,6 +143,7 @@ _TIMINGS = re.compile(
     rf"Warmup \(avg\): {_NUMBER}, Inference \(avg\): {_NUMBER}"
 )
 _STAT = re.compile(rf"\b(count|min|median|p90|avg)={_NUMBER}")
+_PRECISION = re.compile(r"^Inference precision: (\w+)$", re.MULTILINE)
 
 
 def parse_benchmark_output(text, threads=1):
@@ -146,7 +164,9 @@ def parse_benchmark_output(text, threads=1):
     for line in text[: match.start()].splitlines():
         if re.search(r"\bcount=\d", line):
             stats = {key: float(value) for key, value in _STAT.findall(line)}
+    precision = _PRECISION.search(text)
     return Latency(
+        precision=precision.group(1) if precision else None,
         median_ms=stats["median"] / 1e3 if "median" in stats else None,
         p90_ms=stats["p90"] / 1e3 if "p90" in stats else None,
         min_ms=stats["min"] / 1e3 if "min" in stats else None,

@@ -33,7 +33,7 @@ import numpy as np
 from tfbin.cost import flatten_layers, is_binary_layer, is_one_bit
 from tfbin.export import effective_kernel
 
-__all__ = ["BinaryLayer", "binary_layers", "binary_parts", "unmatched"]
+__all__ = ["BinaryLayer", "binary_layers", "binary_parts", "kernel_signature", "unmatched"]
 
 # LCE packs input channels 32 to a word; a grouped binary convolution needs whole words per group.
 _CHANNELS_PER_WORD = 32
@@ -179,11 +179,12 @@ def binary_layers(model):
     return found
 
 
-def _signature(kernel):
+def kernel_signature(kernel):
     """The sign pattern of an (out, ...) kernel up to one sign per output channel.
 
     LCE folds a negative channel scale into its output multiplier and flips
-    that channel's bits, so patterns are compared with each channel's first
+    that channel's bits, and OpenVINO's frontend folds a negative BatchNorm
+    scale into the kernel, so patterns are compared with each channel's first
     nonzero entry made positive.
     """
     flat = np.sign(kernel).reshape(len(kernel), -1)
@@ -201,13 +202,13 @@ def unmatched(layers, filters):
     other bits than the Keras kernel. Layers with the same pattern are
     matched as a group.
     """
-    available = collections.Counter(_signature(f) for f in filters)
+    available = collections.Counter(kernel_signature(f) for f in filters)
     missing = []
     for layer in layers:
         if layer.kernel is None:
             missing.append((layer.name, layer.reason))
             continue
-        signature = _signature(layer.kernel)
+        signature = kernel_signature(layer.kernel)
         if available[signature] > 0:
             available[signature] -= 1
         else:

@@ -31,7 +31,7 @@ from tfbin.choices import BASELINES
 from tfbin.convert.baselines import float_model
 from tfbin.convert.converter import ConversionError
 from tfbin.convert.openvino_converter import check_openvino_parity, flat_outputs, to_openvino
-from tfbin.convert.openvino_runtime import INSTALL_HINT, SavedAsIR, ir_census, openvino_predict
+from tfbin.convert.openvino_runtime import INSTALL_HINT, SavedAsIR, ir_census, openvino_predict, set_precision
 from tfbin.convert.parity import measure_parity
 from tfbin.validation import check_one_of
 
@@ -66,15 +66,16 @@ def _quantize(ir, x, name):
         return nncf.quantize(ir, dataset, subset_size=len(samples))
 
 
-def openvino_baseline(kind, model, calibration_data):
+def openvino_baseline(kind, model, calibration_data, precision="f32"):
     """The `kind` ("float" or "int8") OpenVINO baseline of `model`, with its parity against float Keras.
 
     The float baseline must match the float Keras model (else ConversionError).
+    `precision` is that of its float layers, as for `convert_openvino`.
     """
     check_one_of("kind", kind, BASELINES)
     x = np.asarray(calibration_data, np.float32)
     reference = float_model(model)
-    ir = to_openvino(reference)
+    ir = to_openvino(reference, precision=precision)
     if kind == "float":
         parity = check_openvino_parity(reference, ir, x)
     else:
@@ -84,6 +85,7 @@ def openvino_baseline(kind, model, calibration_data):
             raise
         except Exception as error:  # NNCF raises assorted error types
             raise ConversionError(f"{model.name}: NNCF cannot quantize the OpenVINO model: {error}") from error
+        set_precision(ir, precision)  # NNCF makes a new model without the runtime options
         reference_outputs = reference.predict(x, verbose=0, batch_size=32)
         parity = measure_parity(flat_outputs(reference_outputs), flat_outputs(openvino_predict(ir, x)))
     return OpenVinoBaseline(kind=kind, model=ir, census=ir_census(ir), parity=parity)

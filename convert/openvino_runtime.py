@@ -25,13 +25,15 @@ from xml.etree import ElementTree
 
 import numpy as np
 
+from tfbin.choices import PRECISIONS
 from tfbin.convert.converter import ConversionError
-from tfbin.convert.runner import openvino_config
+from tfbin.convert.runner import PRECISION_KEY, compile_for_batch, stored_precision
 from tfbin.files import write_atomic_files
 
 __all__ = [
     "INSTALL_HINT",
     "OPENVINO_VERSION",
+    "PRECISIONS",
     "OpenVinoUnavailableError",
     "SavedAsIR",
     "bits_constant",
@@ -39,12 +41,14 @@ __all__ = [
     "ir_census",
     "ir_cost",
     "kernels",
+    "model_precision",
     "openvino_predict",
     "pack_bits",
     "read_ir",
     "require_openvino",
     "save_ir",
     "serialize",
+    "set_precision",
     "weights_path",
 ]
 
@@ -116,21 +120,30 @@ def bits_constant(ov, kernel):
     return ov.op.Constant(tensor, shared_memory=False)
 
 
-# -- graph translation -------------------------------------------------------------
+# -- precision and compiling -------------------------------------------------------
+
+def set_precision(ir, precision):
+    """Stores `precision` ("f32" or "bf16") as `ir`'s inference precision, in its runtime options."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: choose one of {', '.join(PRECISIONS)}")
+    ir.set_rt_info(precision, PRECISION_KEY)
 
 
+def model_precision(ir):
+    """The inference precision stored in `ir` by `set_precision`; "f32" when it has none."""
+    return stored_precision(ir)
 
-def compile_openvino(ir, threads=None, batch=None):
-    """Compiles an OpenVINO model for this CPU in float32, for latency (one stream).
 
-    `threads`: inference threads (OpenVINO's choice when None). `batch`: fix
-    the batch size (static shapes run faster), else keep it as it is.
+def compile_openvino(ir, threads=None, batch=1, precision=None):
+    """Compiles an OpenVINO model for this CPU, for latency (one stream).
+
+    `threads`: inference threads (OpenVINO's choice when None). `batch`: the
+    batch size to fix (BinaryConvolution runs only with static shapes).
+    `precision`: "f32" or "bf16" for float layers, by default the one stored
+    in the model (`model_precision`).
     """
-    ov = require_openvino()
-    if batch is not None:
-        ir = ir.clone()
-        ir.reshape({p.output(0): _with_batch(p.get_partial_shape(), batch) for p in ir.get_parameters()})
-    return ov.Core().compile_model(ir, "CPU", openvino_config(threads))
+    require_openvino()
+    return compile_for_batch(ir, batch, threads, precision)
 
 
 def _with_batch(shape, batch):
@@ -138,11 +151,14 @@ def _with_batch(shape, batch):
     return dims
 
 
-def openvino_predict(ir, x, threads=None, batch_size=32):
-    """Runs an `openvino.Model` over `x` in batches of `batch_size`; one array per output."""
+def openvino_predict(ir, x, threads=None, batch_size=32, precision=None):
+    """Runs an `openvino.Model` over `x` in batches of `batch_size`, at `precision` (see `compile_openvino`).
+
+    Returns one array per output.
+    """
     x = np.asarray(x, np.float32)
     batch = max(1, min(batch_size, len(x)))
-    compiled = compile_openvino(ir, threads, batch=batch)
+    compiled = compile_openvino(ir, threads, batch=batch, precision=precision)
     request = compiled.create_infer_request()
     chunks = []
     for start in range(0, len(x), batch):
@@ -183,7 +199,8 @@ def ir_cost(ir):
         out = [d.get_length() for d in out]
         weights = [d.get_length() for d in node.get_input_partial_shape(1)]
         if kind == "MatMul":
-            macs = int(np.prod(out)) * weights[0]
+            inner = weights[1] if node.get_attributes()["transpose_b"] else weights[0]
+            macs = int(np.prod(out)) * inner
         elif kind == "GroupConvolution":
             macs = int(np.prod(weights[:3])) * int(np.prod(weights[3:])) * int(np.prod(out[2:]))
         else:

@@ -54,12 +54,20 @@ def _ms(value):
 
 
 def bench_table(rows):
-    """Latency and size of several models side by side; the last column is latency / fastest."""
+    """Latency and size of several models side by side; then latency / fastest.
+
+    OpenVINO rows also say the precision that ran and, when a larger batch
+    was timed, the throughput at that batch.
+    """
     fastest = min(row["latency_ms"] for row in rows)
     width = max(12, *(len(row["name"]) for row in rows))
+    precision = any(row.get("precision") for row in rows)
+    batch = max(row.get("batch", 1) for row in rows)
     head = (
         f"{'model':<{width}} {'size (B)':>10} {'bin. convs':>10} {'bit-OPs':>13} {'FLOPs':>12} "
         f"{'median ms':>9} {'p90 ms':>8} {'min ms':>8} {'x fastest':>9}"
+        + (f" {'precision':>9}" if precision else "")
+        + (f" {f'img/s @{batch}':>10}" if batch > 1 else "")
     )
     lines = [head, "-" * len(head)]
     for row in rows:
@@ -67,6 +75,8 @@ def bench_table(rows):
             f"{row['name']:<{width}} {row['size_bytes']:>10,} {sum(row['census'].get(op, 0) for op in BINARY_OPS):>10} "
             f"{row['bit_ops']:>13,} {row['flops']:>12,} {_ms(row['median_ms']):>9} {_ms(row['p90_ms']):>8} "
             f"{_ms(row['min_ms']):>8} {row['latency_ms'] / fastest:>9.2f}"
+            + (f" {row.get('precision') or '-':>9}" if precision else "")
+            + (f" {row['images_per_s']:>10.1f}" if batch > 1 else "")
         )
     if any(row["median_ms"] is None for row in rows):
         lines.append("median not reported by the benchmark tool: the latency used is its mean")

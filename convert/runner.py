@@ -3,7 +3,7 @@
 Run it where the model will run:
 
     python -m tfbin.convert.runner model.tflite --threads 1 --warmup 3 --runs 20
-    python -m tfbin.convert.runner model.xml --engine openvino --threads 1
+    python -m tfbin.convert.runner model.xml --engine openvino --threads 1 --batch 8 --precision bf16
 
 It needs only numpy and `larq_compute_engine` (or `openvino`), never tfbin itself, so
 `tfbin bench --ssh` copies this one file to a device that has Python with LCE
@@ -20,7 +20,17 @@ import time
 
 import numpy as np
 
-__all__ = ["ENGINES", "format_report", "main", "measure", "measure_openvino", "openvino_config"]
+__all__ = [
+    "ENGINES",
+    "PRECISION_KEY",
+    "compile_for_batch",
+    "format_report",
+    "main",
+    "measure",
+    "measure_openvino",
+    "openvino_config",
+    "stored_precision",
+]
 
 # As in tfbin.choices.ENGINES (this file runs without tfbin).
 ENGINES = ("lce", "openvino")
@@ -58,25 +68,52 @@ def _time(infer, init_us, warmup, runs):
     return {"init_us": init_us, "first_us": first_us, "warmup_us": warmup_us, "inference_us": inference_us}
 
 
-def openvino_config(threads=None):
-    """OpenVINO CPU settings for single-sample latency: float32 (no bf16/fp16 downcast), one stream."""
-    config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
+def openvino_config(threads=None, precision="f32"):
+    """OpenVINO CPU settings for latency: float layers in `precision` ("f32" or "bf16"), one stream."""
+    config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
     if threads is not None:
         config["INFERENCE_NUM_THREADS"] = str(int(threads))
     return config
 
 
-def measure_openvino(model, threads=1, warmup=3, runs=20, seed=0):
-    """Times single-sample inference of an OpenVINO model (an `.xml` path or an `openvino.Model`).
+# Where tfbin keeps an OpenVINO model's inference precision: its runtime options.
+# The CPU plugin (2026.4) does not apply this option by itself, so whoever compiles passes it on.
+PRECISION_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]
 
-    The model must have static shapes (tfbin writes batch 1). Same keys as `measure`.
+
+def stored_precision(model):
+    """The inference precision an `openvino.Model` keeps under `PRECISION_KEY`; "f32" when it has none."""
+    return model.get_rt_info(PRECISION_KEY).astype(str) if model.has_rt_info(PRECISION_KEY) else "f32"
+
+
+def compile_for_batch(model, batch=1, threads=None, precision=None):
+    """Compiles an OpenVINO model (`.xml` path or `openvino.Model`) with every input's batch fixed to `batch`.
+
+    BinaryConvolution runs only with static shapes, and tfbin writes a
+    dynamic batch. `precision`: "f32" or "bf16", by default the model's own
+    (`stored_precision`).
     """
     import openvino as ov
 
-    if runs < 1 or warmup < 0 or threads < 1:
-        raise ValueError("runs and threads must be >= 1 and warmup >= 0")
+    core = ov.Core()
+    model = core.read_model(model) if isinstance(model, str) else model.clone()
+    model.reshape({
+        port.output(0): [batch] + [d.get_length() if d.is_static else -1 for d in list(port.get_partial_shape())[1:]]
+        for port in model.get_parameters()
+    })
+    return core.compile_model(model, "CPU", openvino_config(threads, precision or stored_precision(model)))
+
+
+def measure_openvino(model, threads=1, warmup=3, runs=20, seed=0, batch=1, precision=None):
+    """Times inference of `batch` samples at once by an OpenVINO model (an `.xml` path or an `openvino.Model`).
+
+    `precision` as for `compile_for_batch`. Same keys as `measure`, and
+    "precision": the inference precision the CPU plugin ran with.
+    """
+    if runs < 1 or warmup < 0 or threads < 1 or batch < 1:
+        raise ValueError("runs, threads and batch must be >= 1 and warmup >= 0")
     start = time.perf_counter()
-    compiled = ov.Core().compile_model(model, "CPU", openvino_config(threads))
+    compiled = compile_for_batch(model, batch, threads, precision)
     request = compiled.create_infer_request()
     init_us = (time.perf_counter() - start) * 1e6
     rng = np.random.default_rng(seed)
@@ -84,7 +121,13 @@ def measure_openvino(model, threads=1, warmup=3, runs=20, seed=0):
         i: rng.standard_normal(tuple(port.get_partial_shape().to_shape())).astype(np.float32)
         for i, port in enumerate(compiled.inputs)
     }
-    return _time(lambda: request.infer(inputs), init_us, warmup, runs)
+    timings = _time(lambda: request.infer(inputs), init_us, warmup, runs)
+    return {**timings, "precision": _precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))}
+
+
+def _precision_name(element_type):
+    """OpenVINO's element type as tfbin names precisions: "f32", "bf16"."""
+    return element_type.get_type_name()
 
 
 def _stat_line(times):
@@ -97,9 +140,10 @@ def _stat_line(times):
 
 
 def format_report(timings):
-    """The benchmark_model-style lines for `measure()`'s result."""
+    """The benchmark_model-style lines for `measure()`'s result (and the precision `measure_openvino` ran at)."""
     warmup = timings["warmup_us"] or [timings["first_us"]]
-    lines = [
+    lines = [f"Inference precision: {timings['precision']}"] if "precision" in timings else []
+    lines += [
         _stat_line(warmup),
         _stat_line(timings["inference_us"]),
         "Inference timings in us: "
@@ -129,10 +173,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=_count(1), default=1)
     parser.add_argument("--warmup", type=_count(0), default=3)
     parser.add_argument("--runs", type=_count(1), default=20)
+    parser.add_argument("--batch", type=_count(1), default=1, help="samples per inference (openvino)")
+    parser.add_argument("--precision", choices=("f32", "bf16"),
+                        help="float layers' precision (openvino; default: the model's own)")
     args = parser.parse_args(argv)
+    if args.engine != "openvino" and (args.batch != 1 or args.precision):
+        parser.error("--batch and --precision are for --engine openvino")
     try:
         if args.engine == "openvino":
-            timings = measure_openvino(args.model, args.threads, args.warmup, args.runs)
+            timings = measure_openvino(args.model, args.threads, args.warmup, args.runs, batch=args.batch,
+                                       precision=args.precision)
         else:
             with open(args.model, "rb") as f:
                 tflite = f.read()

@@ -18,6 +18,7 @@ __all__ = [
     "DEMO_METHODS",
     "ENGINES",
     "OPTIMIZERS",
+    "PRECISIONS",
     "SCHEDULES",
     "SEGMENTATION_DATASETS",
     "STRATEGIES",
@@ -46,3 +47,5 @@ ENGINES = ("lce", "openvino")
 DEMO_METHODS = ("pabt", "stq", "snn", "bnew")
 # tfbin.distribute.get_strategy: where training runs
 STRATEGIES = ("default", "mirrored", "multiworker")
+# tfbin.convert.openvino_runtime: the inference precision of an OpenVINO model's float layers
+PRECISIONS = ("f32", "bf16")

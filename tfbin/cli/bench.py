@@ -2,6 +2,7 @@
 
     tfbin bench model.tflite model.float.tflite model.int8.tflite --threads 1 --plot latency.png
     tfbin bench model.xml model.float.xml model.int8.xml --engine openvino --threads 1 --json
+    tfbin bench model.xml --engine openvino --batch 16 --precision bf16
     tfbin bench model.tflite --ssh pi@raspberrypi.local --lce-benchmark /home/pi/lce_benchmark_model
     tfbin bench model.tflite --ssh me@mac.local --remote-python /opt/venv/bin/python
     tfbin bench model.tflite --adb emulator-5554 --lce-benchmark /data/local/tmp/lce_benchmark_model
@@ -9,7 +10,7 @@
 import json
 import os
 
-from tfbin.choices import ENGINES
+from tfbin.choices import ENGINES, PRECISIONS
 from tfbin.cli.args import checked, fail, non_negative_int, port, positive_float, positive_int, writable_file
 from tfbin.convert.remote import check_destination, check_device_path, check_serial
 
@@ -27,6 +28,12 @@ def add_parser(commands):
     parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--warmup", type=non_negative_int, default=3, help="warm-up runs (default 3)")
     parser.add_argument("--runs", type=positive_int, default=20, help="timed runs (default 20)")
+    parser.add_argument("--batch", type=positive_int, default=1,
+                        help="--engine openvino: also time batches of this size and report images/s "
+                        "(the latency stays that of one sample)")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="--engine openvino: run float layers in this precision instead of the one stored "
+                        "in each .xml")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--plot", type=writable_file, metavar="FILE.png", help="plot latency against bit-OPs")
     where = parser.add_mutually_exclusive_group()
@@ -99,6 +106,8 @@ def _read_models(paths):
 def _device(args):
     from tfbin.convert import remote
 
+    if args.engine != "openvino" and (args.batch != 1 or args.precision):
+        fail("--batch and --precision are for --engine openvino")
     if args.engine == "openvino" and (args.ssh or args.adb):
         fail("--engine openvino times on this host only; copy the .xml and .bin to the device and run "
              "tfbin bench there")
@@ -124,21 +133,33 @@ def _latencies(args, device):
 
     if device is not None:
         try:
-            return remote.benchmark(
+            measured = remote.benchmark(
                 device, args.files, args.threads, args.warmup, args.runs,
                 remote_python=args.remote_python, lce_benchmark=args.lce_benchmark,
             )
+            return [[latency] for latency in measured]
         except remote.RemoteError as error:
             fail(str(error), 1)
     latencies = []
     for path in args.files:
         try:
-            latencies.append(
-                time_file(path, args.threads, args.warmup, args.runs, timeout=args.timeout, engine=args.engine)
-            )
+            timed = [time_file(path, args.threads, args.warmup, args.runs, timeout=args.timeout, engine=args.engine,
+                               precision=args.precision)]
+            if args.batch > 1:
+                timed.append(time_file(path, args.threads, args.warmup, args.runs, timeout=args.timeout,
+                                       engine=args.engine, batch=args.batch, precision=args.precision))
         except BenchmarkError as error:
             fail(str(error), 1)
+        latencies.append(timed)
     return latencies
+
+
+def _timing_columns(timed):
+    """Row fields of one file's timings: batch-1 latency, and the throughput at `--batch` when it was timed."""
+    single = timed[0].to_dict()
+    if len(timed) > 1:
+        single.update(batch=timed[1].batch, images_per_s=timed[1].images_per_s)
+    return single
 
 
 def run(args):
@@ -154,9 +175,9 @@ def run(args):
             "size_bytes": size,
             "census": census,
             **cost,
-            **latency.to_dict(),
+            **_timing_columns(timed),
         }
-        for path, (size, census, cost), latency in zip(args.files, found, latencies)
+        for path, (size, census, cost), timed in zip(args.files, found, latencies)
     ]
     where = str(device) if device else "host"
     if args.plot:

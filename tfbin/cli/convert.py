@@ -8,7 +8,7 @@ Nothing is written unless everything succeeded.
 import json
 import sys
 
-from tfbin.choices import BASELINES, TARGETS
+from tfbin.choices import BASELINES, PRECISIONS, TARGETS
 from tfbin.cli.args import add_unsafe_load_argument, fail, fraction, load_model_or_exit, positive_float, positive_int, writable_file
 from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT
 
@@ -31,9 +31,11 @@ def add_parser(commands):
     parser.add_argument("--samples", type=positive_int, default=256, help="calibration samples used (default 256)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--allow-float-fallback", action="store_true",
-                        help="accept binary layers that LCE runs as float operators (binary depthwise, separable, "
-                        "transposed or 3D convolutions, kernels with zeros); they are listed in the report "
-                        "(lce target only)")
+                        help="accept binary layers that run as float operators (binary depthwise, separable, "
+                        "transposed or 3D convolutions, kernels with zeros); they are listed in the report")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="--target openvino: the precision of float layers, stored in the .xml and used for "
+                        "the parity check (default f32; bf16 runs faster on CPUs with AVX512_BF16 or AMX)")
     parser.add_argument("--min-agreement", type=fraction, default=MIN_AGREEMENT,
                         help=f"least argmax agreement (default {MIN_AGREEMENT})")
     parser.add_argument("--max-rel-error", type=positive_float, default=MAX_P90_REL_ERROR,
@@ -59,18 +61,15 @@ def baseline_path(output, kind, target="lce"):
 def _summary(model, output, conversion, baselines, note):
     from tfbin.convert import report
 
-    if hasattr(conversion, "tflite"):
-        binary = [
-            f"binary layers: {conversion.binary_layers} in Keras, {conversion.census.get('LceBconv2d', 0)} LceBconv2d; "
-            f"float fallbacks: {', '.join(name for name, _ in conversion.float_fallbacks) or 'none'}",
-            *(f"  {name} runs as float: {reason}" for name, reason in conversion.float_fallbacks),
-        ]
-    else:
+    binary_op = "LceBconv2d" if hasattr(conversion, "tflite") else "BinaryConvolution"
+    binary = [
+        f"binary layers: {conversion.binary_layers} in Keras, {conversion.census.get(binary_op, 0)} {binary_op}; "
+        f"float fallbacks: {', '.join(name for name, _ in conversion.float_fallbacks) or 'none'}",
+        *(f"  {name} runs as float: {reason}" for name, reason in conversion.float_fallbacks),
+    ]
+    if not hasattr(conversion, "tflite"):
         kernels = ", ".join(f"{count} {name}" for name, count in conversion.kernels.items()) or "none"
-        binary = [
-            f"binary layers: {conversion.binary_layers} BinaryConvolution, none as float; "
-            f"CPU kernels on one thread: {kernels}"
-        ]
+        binary.append(f"precision: {conversion.precision}; CPU kernels on one thread: {kernels}")
     lines = [
         f"{model.name} -> {output} ({conversion.size_bytes:,} bytes)",
         report.census_table(conversion.census),
@@ -107,7 +106,8 @@ def _convert(args, model, x):
         from tfbin.convert.openvino_baselines import openvino_baseline as make_baseline
 
         conversion = convert_openvino(
-            model, calibration_data=x, min_agreement=args.min_agreement, max_p90_rel_error=args.max_rel_error
+            model, calibration_data=x, min_agreement=args.min_agreement, max_p90_rel_error=args.max_rel_error,
+            allow_float_fallback=args.allow_float_fallback, precision=args.precision or "f32",
         )
     else:
         from tfbin.convert import convert
@@ -117,8 +117,9 @@ def _convert(args, model, x):
             model, calibration_data=x, min_agreement=args.min_agreement,
             max_p90_rel_error=args.max_rel_error, allow_float_fallback=args.allow_float_fallback,
         )
+    options = {"precision": args.precision or "f32"} if args.target == "openvino" else {}
     extra = {
-        kind: (baseline_path(args.output, kind, args.target), make_baseline(kind, model, x))
+        kind: (baseline_path(args.output, kind, args.target), make_baseline(kind, model, x, **options))
         for kind in dict.fromkeys(args.baseline or [])
     }
     return conversion, extra
@@ -126,9 +127,8 @@ def _convert(args, model, x):
 
 def _check_target_arguments(args):
     suffix = _SUFFIXES[args.target]
-    if args.target == "openvino" and args.allow_float_fallback:
-        fail("--allow-float-fallback is for --target lce: the OpenVINO target runs every binary layer as "
-             "BinaryConvolution or refuses the model")
+    if args.target != "openvino" and args.precision:
+        fail("--precision is for --target openvino: LCE runs float layers in float32")
     if not args.output.endswith(suffix):
         fail(f"--output {args.output!r}: --target {args.target} writes a {suffix} file")
 

@@ -1,0 +1,118 @@
+"""ResNet-18 BNN at 224x224 on OpenVINO: today's converter against the previous one and NNCF int8.
+
+Today's `tfbin.convert.convert_openvino` rewrites the graph of OpenVINO's
+TensorFlow frontend; until commit `--previous` (default 8f92ec5) tfbin built
+the graph layer by layer itself. Both must run ResNet-18's binary
+convolutions equally fast, and far faster than NNCF's int8 quantization of
+the float baseline (`tfbin.convert.openvino_baselines`). The three `.xml`
+files are timed with OpenVINO's own `benchmark_app` (installed next to
+python), one thread, one stream, synchronous, batch 1, float32 for float
+layers, in interleaved rounds so that load from other processes hits all
+alike; the table gives each model's median over rounds of benchmark_app's
+median latency:
+
+    python benchmarks/openvino_frontend.py --rounds 3 --seconds 5
+"""
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from common import print_and_save
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FLAGS = ("avx2", "avx512f", "avx512_vpopcntdq", "avx512_bf16")
+
+
+def previous_converter(commit):
+    """The `openvino_converter` module as it was at `commit`, loaded from git under another name."""
+    source = subprocess.run(["git", "-C", HERE, "show", f"{commit}:convert/openvino_converter.py"],
+                            check=True, capture_output=True, text=True).stdout
+    path = os.path.join(tempfile.mkdtemp(), "previous_openvino_converter.py")
+    with open(path, "w") as f:
+        f.write(source)
+    spec = importlib.util.spec_from_file_location("previous_openvino_converter", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_models(directory, commit, samples):
+    """{label: .xml path} of ResNet-18 BNN (today's and the previous converter) and its NNCF int8 baseline."""
+    from tfbin import zoo
+    from tfbin.convert import convert_openvino
+    from tfbin.convert.openvino_baselines import openvino_baseline
+    from tfbin.convert.openvino_runtime import openvino_predict, save_ir
+    from tfbin.testing import realistic_weights
+
+    x = np.random.default_rng(0).standard_normal((samples, 224, 224, 3)).astype(np.float32)
+    model = realistic_weights(zoo.resnet18(conv="bnn"), x, seed=0)
+    paths = {label: os.path.join(directory, f"{name}.xml") for label, name in
+             (("BNN, frontend + rewrite", "frontend"), ("BNN, previous translator", "previous"), ("NNCF int8", "int8"))}
+    today = convert_openvino(model, calibration_data=x)
+    print(f"frontend: {today.census['BinaryConvolution']} BinaryConvolution, kernels {today.kernels}, "
+          f"parity {today.parity.describe()}")
+    today.save(paths["BNN, frontend + rewrite"])
+    previous = previous_converter(commit).to_openvino(model)
+    difference = np.abs(openvino_predict(previous, x) - openvino_predict(today.model, x)).max()
+    print(f"previous: max |difference| to the frontend's outputs {difference:.3g}")
+    save_ir(previous, paths["BNN, previous translator"])
+    int8 = openvino_baseline("int8", model, x)
+    int8.save(paths["NNCF int8"])
+    return paths
+
+
+def benchmark_app_median_ms(tool, path, seconds):
+    """benchmark_app's median latency of `path`: one thread and stream, sync, batch 1, float32."""
+    command = [tool, "-m", path, "-d", "CPU", "-nthreads", "1", "-nstreams", "1", "-hint", "none", "-api", "sync",
+               "-b", "1", "-shape", "[1,224,224,3]", "-infer_precision", "f32", "-t", str(seconds)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"Median:\s+([\d.]+) ms", output).group(1))
+
+
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        flags = set(re.search(r"^flags\s*:(.*)$", f.read(), re.MULTILINE).group(1).split())
+    return ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in FLAGS)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5, help="benchmark_app's -t per model and round")
+    parser.add_argument("--samples", type=int, default=8, help="calibration and parity samples")
+    parser.add_argument("--previous", default="8f92ec5", help="the last commit with the per-layer translator")
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "openvino_frontend.md"))
+    parser.add_argument("--benchmark-app", default=os.path.join(os.path.dirname(sys.executable), "benchmark_app"),
+                        help="OpenVINO's benchmark_app (default: beside python, where the openvino wheel puts it)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        paths = build_models(directory, args.previous, args.samples)
+        times = {label: [] for label in paths}
+        for _ in range(args.rounds):
+            for label, path in paths.items():
+                times[label].append(benchmark_app_median_ms(args.benchmark_app, path, args.seconds))
+    medians = {label: float(np.median(values)) for label, values in times.items()}
+    frontend = medians["BNN, frontend + rewrite"]
+    lines = [
+        "# ResNet-18 BNN at 224x224 on OpenVINO: frontend + rewrite vs the previous translator vs NNCF int8",
+        "",
+        f"`python benchmarks/openvino_frontend.py --rounds {args.rounds} --seconds {args.seconds}`; "
+        "benchmark_app -nthreads 1 -nstreams 1 -hint none -api sync -b 1 -infer_precision f32, "
+        f"-t {args.seconds} per model and round, rounds interleaved; CPU flags: {cpu_flags()}.",
+        "",
+        "| model | median ms | rounds (ms) | x frontend |",
+        "|---|---:|---|---:|",
+        *(f"| {label} | {medians[label]:.2f} | {', '.join(f'{t:.2f}' for t in times[label])} | "
+          f"{medians[label] / frontend:.2f} |" for label in paths),
+    ]
+    print_and_save("\n".join(lines) + "\n", args.out)
+
+
+if __name__ == "__main__":
+    main()
