@@ -23,7 +23,7 @@ import tempfile
 
 import numpy as np
 
-from common import print_and_save
+from common import add_quick_flag, print_and_save
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLAGS = ("avx2", "avx512f", "avx512_vpopcntdq", "avx512_bf16")
@@ -42,7 +42,7 @@ def previous_converter(commit):
     return module
 
 
-def build_models(directory, commit, samples):
+def build_models(directory, commit, samples, size):
     """{label: .xml path} of ResNet-18 BNN (today's and the previous converter) and its NNCF int8 baseline."""
     from tfbin import zoo
     from tfbin.convert import convert_openvino
@@ -50,8 +50,8 @@ def build_models(directory, commit, samples):
     from tfbin.convert.openvino_runtime import openvino_predict, save_ir
     from tfbin.testing import realistic_weights
 
-    x = np.random.default_rng(0).standard_normal((samples, 224, 224, 3)).astype(np.float32)
-    model = realistic_weights(zoo.resnet18(conv="bnn"), x, seed=0)
+    x = np.random.default_rng(0).standard_normal((samples, size, size, 3)).astype(np.float32)
+    model = realistic_weights(zoo.resnet18((size, size, 3), conv="bnn"), x, seed=0)
     paths = {label: os.path.join(directory, f"{name}.xml") for label, name in
              (("BNN, frontend + rewrite", "frontend"), ("BNN, previous translator", "previous"), ("NNCF int8", "int8"))}
     today = convert_openvino(model, calibration_data=x)
@@ -67,12 +67,14 @@ def build_models(directory, commit, samples):
     return paths
 
 
-def benchmark_app_median_ms(tool, path, seconds):
+def benchmark_app_median_ms(tool, path, seconds, size):
     """benchmark_app's median latency of `path`: one thread and stream, sync, batch 1, float32."""
     command = [tool, "-m", path, "-d", "CPU", "-nthreads", "1", "-nstreams", "1", "-hint", "none", "-api", "sync",
-               "-b", "1", "-shape", "[1,224,224,3]", "-infer_precision", "f32", "-t", str(seconds)]
+               "-b", "1", "-shape", f"[1,{size},{size},3]", "-infer_precision", "f32", "-t", str(seconds)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"Median:\s+([\d.]+) ms", output).group(1))
+    # benchmark_app switches to microseconds for latencies under a millisecond.
+    value, unit = re.search(r"Median:\s+([\d.]+) (ms|us)", output).groups()
+    return float(value) / (1000 if unit == "us" else 1)
 
 
 def cpu_flags():
@@ -90,19 +92,23 @@ def main():
     parser.add_argument("--out", default=os.path.join(HERE, "results", "openvino_frontend.md"))
     parser.add_argument("--benchmark-app", default=os.path.join(os.path.dirname(sys.executable), "benchmark_app"),
                         help="OpenVINO's benchmark_app (default: beside python, where the openvino wheel puts it)")
+    add_quick_flag(parser, "ResNet-18 at 32x32 instead of 224x224, 1 round of 1 second, 2 samples", trains=False)
     args = parser.parse_args()
+    size = 32 if args.quick else 224
+    if args.quick:
+        args.rounds, args.seconds, args.samples = 1, 1, 2
     with tempfile.TemporaryDirectory() as directory:
-        paths = build_models(directory, args.previous, args.samples)
+        paths = build_models(directory, args.previous, args.samples, size)
         times = {label: [] for label in paths}
         for _ in range(args.rounds):
             for label, path in paths.items():
-                times[label].append(benchmark_app_median_ms(args.benchmark_app, path, args.seconds))
+                times[label].append(benchmark_app_median_ms(args.benchmark_app, path, args.seconds, size))
     medians = {label: float(np.median(values)) for label, values in times.items()}
     frontend = medians["BNN, frontend + rewrite"]
     lines = [
-        "# ResNet-18 BNN at 224x224 on OpenVINO: frontend + rewrite vs the previous translator vs NNCF int8",
+        f"# ResNet-18 BNN at {size}x{size} on OpenVINO: frontend + rewrite vs the previous translator vs NNCF int8",
         "",
-        f"`python benchmarks/openvino_frontend.py --rounds {args.rounds} --seconds {args.seconds}`; "
+        f"`python benchmarks/openvino_frontend.py {' '.join(sys.argv[1:])}`; "
         "benchmark_app -nthreads 1 -nstreams 1 -hint none -api sync -b 1 -infer_precision f32, "
         f"-t {args.seconds} per model and round, rounds interleaved; CPU flags: {cpu_flags()}.",
         "",

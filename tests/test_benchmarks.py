@@ -164,3 +164,13 @@ def test_train_defaults_command_compares_the_old_and_new_defaults_and_the_demo_r
     assert sorted((row[0], row[3]) for row in rows) == sorted(
         (size, row) for size in ("8", "16") for row in ("old", "new", "bop_row"))
     assert all(len(row) == len(header) for row in rows)
+
+
+def test_openvino_frontend_command_times_both_converters_and_int8(tmp_path):
+    out = tmp_path / "openvino_frontend.md"
+    run_benchmark("openvino_frontend.py", "--rounds", "3", "--seconds", "5", "--quick", "--out", str(out),
+                  out_dir=tmp_path)
+    header, rows = tables(out.read_text())[0]
+    assert header[:2] == ["model", "median ms"]
+    assert first_column((header, rows)) == ["BNN, frontend + rewrite", "BNN, previous translator", "NNCF int8"]
+    assert all(float(row[1]) > 0 for row in rows)
