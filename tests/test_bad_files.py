@@ -89,6 +89,7 @@ MODELS = {
     "npy_as.h5": lambda good, t: t.write_bytes((good / "inputs.npy").read_bytes()),
     "text.keras": lambda good, t: t.write_text("a model, honest\n"),
     "empty_dir": lambda good, t: t.mkdir(),
+    "pipe.keras": lambda good, t: os.mkfifo(t),  # reading it would block: refused unread
     "plain_savedmodel": _saved_model_without_keras,
     "damaged_metadata": _damaged_keras_metadata,
 }

@@ -196,6 +196,8 @@ def _saved_model_config(path):
 def _kind_and_config(path):
     if os.path.isdir(path):
         return "SavedModel", _saved_model_config(path)
+    if not os.path.isfile(path):  # a pipe or a device would block or never end
+        raise ModelFileError(f"model {path!r} is not a regular file or a SavedModel directory")
     with open(path, "rb") as f:
         head = f.read(8)
     if zipfile.is_zipfile(path) or head.startswith(b"PK"):
