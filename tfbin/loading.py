@@ -233,8 +233,6 @@ def check_model_file(path, safe_mode=True):
         kind, config = _kind_and_config(path)
     except PermissionError as error:
         raise ModelFileError(f"model {path!r} cannot be read: {error.strerror}") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"model {path!r} is not a Keras model file") from None
     if safe_mode:
         findings = stored_code(config)
         if findings:
