@@ -1,7 +1,7 @@
 """What the benchmark scripts share: printing and saving their Markdown tables, and their `--quick` runs."""
 import os
 
-from tfbin.files import write_atomic
+from tfbin.files import write_atomic, write_json, write_text
 
 # A `--quick` run's digits split: enough images for two training steps of 64 and a test batch.
 QUICK_TRAIN, QUICK_TEST = 128, 64
@@ -14,6 +14,14 @@ def print_and_save(table, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     write_atomic(path, table.encode())
     print(f"wrote {path}")
+
+
+def save_progress(records, total, runs, out, partial_table):
+    """Writes `records` (every run so far) as JSON to `runs` and, until all `total` runs are in, the
+    table so far (`partial_table()`, labelled PARTIAL) to `out`, so that a run cut short keeps what it measured."""
+    write_json(runs, records)
+    if len(records) < total:
+        write_text(out, f"PARTIAL: {len(records)} of {total} runs\n\n{partial_table()}")
 
 
 def add_quick_flag(parser, shrinks, trains=True):

@@ -46,11 +46,10 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import QUICK_DIGITS, add_quick_flag, print_and_save, quick_digits, start_quick
+from common import QUICK_DIGITS, add_quick_flag, print_and_save, quick_digits, save_progress, start_quick
 import tensorflow as tf  # noqa: E402
 
 from tfbin import batchnorm, callbacks, cost, data, training, transfer, zoo
-from tfbin.files import write_json, write_text
 from tfbin.demo import pabt as pabt_demo
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -257,6 +256,10 @@ def main(argv=None):
     arrays = splits(args.split, args.quick)
     records, flat = {}, []
     total = len(args.widths) * len(inits) * len(args.rows) * len(args.seeds)
+
+    def report():
+        return table(records, args) + f"\nCommand: `{command}`\n"
+
     # Seeds outermost, so that an interrupted run leaves every row with as many seeds as it got to.
     for seed in args.seeds:
         for width in args.widths:
@@ -271,14 +274,11 @@ def main(argv=None):
                                   command=command)
                     records.setdefault((width, name), []).append(record)
                     flat.append(record)
-                    write_json(runs, flat)
                     drop = "" if record["max_drop"] is None else f"  max drop {record['max_drop']:.3f}"
                     print(f"width {width} {name:<24} seed {seed}: accuracy keras {record['accuracy_keras']:.4f} "
                           f"re-est. {record['accuracy']:.4f}{drop} ({record['seconds']} s)", flush=True)
-                    if len(flat) < total:  # the table so far, labelled, in case the run is cut short
-                        write_text(out, f"PARTIAL: {len(flat)} of {total} runs\n\n" + table(records, args)
-                                   + f"\nCommand: `{command}`\n")
-    print_and_save(table(records, args) + f"\nCommand: `{command}`\n", out)
+                    save_progress(flat, total, runs, out, report)
+    print_and_save(report(), out)
     return 0
 
 

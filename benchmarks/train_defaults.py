@@ -53,12 +53,11 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import add_quick_flag, print_and_save, quick_digits, start_quick
+from common import add_quick_flag, print_and_save, quick_digits, save_progress, start_quick
 import tensorflow as tf  # noqa: E402
 
 from tfbin import data, optimizers, training, zoo  # noqa: E402
 from tfbin.demo import bnew as bnew_demo  # noqa: E402
-from tfbin.files import write_json, write_text  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 BATCH_SIZE = 64
@@ -241,6 +240,10 @@ def main(argv=None):
     runs = args.runs or os.path.splitext(out)[0] + ".json"
     records, flat = {}, []
     total = len(args.seeds) * len(args.sizes) * len(args.widths) * len(args.epochs) * len(args.rows)
+
+    def report():
+        return table(records, args) + f"\nCommand: `{command}`\n"
+
     # Seeds outermost, so that an interrupted run leaves every row with as many seeds as it got to.
     for seed in args.seeds:
         for size in args.sizes:
@@ -254,14 +257,11 @@ def main(argv=None):
                                       seconds=round(time.perf_counter() - start, 1), command=command)
                         records.setdefault((size, width, epochs, row), []).append(record)
                         flat.append(record)
-                        write_json(runs, flat)
                         print(f"{size}x{size} width {width} {epochs} epochs {row:<28} seed {seed}: "
                               f"accuracy {record['accuracy']:.4f} curve {record['val_curve'][-4:]} "
                               f"({record['seconds']} s)", flush=True)
-                        if len(flat) < total:  # the table so far, labelled, in case the run is cut short
-                            write_text(out, f"PARTIAL: {len(flat)} of {total} runs\n\n" + table(records, args)
-                                       + f"\nCommand: `{command}`\n")
-    print_and_save(table(records, args) + f"\nCommand: `{command}`\n", out)
+                        save_progress(flat, total, runs, out, report)
+    print_and_save(report(), out)
     return 0
 
 
