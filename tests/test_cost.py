@@ -1,5 +1,4 @@
 import json
-import os
 
 import tfbin  # noqa: F401  (routes tf.keras to Keras 2 before TensorFlow loads)
 import larq as lq
