@@ -197,10 +197,10 @@ def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size
         "epochs": epochs, "dataset": dataset or recipe.dataset, "replicas": replicas,
         "global_batch_size": global_batch, "learning_rate": learning_rate, "seed": seed,
     }
-    model_path = os.path.join(out, "model.keras") if chief else None
-    save_model(model, os.path.join(out, "model.keras"), chief)
-    run = TrainingRun(model=model, history=history.history, out=out, model_path=model_path, recipe=recipe,
-                      settings=settings, calibration=_calibration(loaded.test))
+    model_path = os.path.join(out, "model.keras")
+    save_model(model, model_path, chief)
+    run = TrainingRun(model=model, history=history.history, out=out, model_path=model_path if chief else None,
+                      recipe=recipe, settings=settings, calibration=_calibration(loaded.test))
     if chief:
         write_json(os.path.join(out, "run.json"), {"recipe": dataclasses.asdict(recipe), "settings": settings})
         if not keep_backup:
