@@ -109,6 +109,15 @@ def test_help_and_argument_errors_do_not_load_tensorflow():
         assert result.returncode == (0 if argv[-1] == "--help" else 2)
 
 
+def test_tune_help_explains_the_distributed_search():
+    result = tfbin_command("tune", "--help")
+    assert result.returncode == 0, result.stderr
+    usage, epilog = result.stdout.split("\ndistributed search")
+    for variable in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+        assert variable in epilog and variable not in usage
+    assert "chief" in epilog and "worker" in epilog and "--worker-timeout" in epilog
+
+
 def test_commands_print_no_tensorflow_start_up_noise(tmp_path):
     import h5py
 

@@ -8,6 +8,7 @@ the same command on each, with KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT
 and KERASTUNER_TUNER_ID ("chief" on one, worker ids on the others) set. A
 worker that dies mid-trial loses nothing: see --worker-timeout.
 """
+import argparse
 import dataclasses
 import os
 import sys
@@ -16,6 +17,35 @@ import time
 from tfbin.choices import CONV_KINDS, OPTIMIZERS, TUNERS
 from tfbin.cli.args import add_dataset_arguments, fail, positive_float, positive_int, writable_dir
 from tfbin.tuning.space import PRESETS
+
+DESCRIPTION = """\
+Train one model per point of a search space of Bop hyperparameters and keep
+the best. Writes OUT/results.csv, OUT/results.md and OUT/val_accuracy.png,
+and prints the best optimizer as code. Run again with the same --out and a
+larger --max-trials to go on with the search. Several machines can search
+together: see "distributed search" below.
+"""
+
+DISTRIBUTED_HELP = """\
+distributed search (Keras Tuner's chief and workers):
+  Run the same command, with the same --out on storage every machine shares,
+  on each machine, with these environment variables set:
+    KERASTUNER_ORACLE_IP    the chief's address, the same on every machine
+    KERASTUNER_ORACLE_PORT  the port the chief serves the search on
+    KERASTUNER_TUNER_ID     "chief" on one machine, an id of its own on each
+                            worker ("worker0", "worker1", ...)
+  The chief hands out the trials and writes the results; the workers train
+  them. A worker that dies mid-trial loses nothing: restarted with the same
+  id it runs its trial again, and after --worker-timeout seconds without a
+  word from it the chief gives the trial to the next worker that asks (idle
+  workers wait while trials still run). Run the same commands again with a
+  larger --max-trials to go on.
+
+  chief:   KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 \\
+           KERASTUNER_TUNER_ID=chief tfbin tune --max-trials 12 --out /shared/tune
+  worker:  KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 \\
+           KERASTUNER_TUNER_ID=worker0 tfbin tune --max-trials 12 --out /shared/tune
+"""
 
 # The zoo builders a search can train.
 MODELS = ("digits_resnet", "resnet20")
@@ -35,17 +65,9 @@ def add_parser(commands):
     parser = commands.add_parser(
         "tune",
         help="search Bop's hyperparameters (eta, phi, tau, Adam/AMSGrad) with Keras Tuner",
-        description=(
-            "Train one model per point of a search space of Bop hyperparameters and keep "
-            "the best. Writes OUT/results.csv, OUT/results.md and OUT/val_accuracy.png, and "
-            "prints the best optimizer as code. Run again with the same --out and a larger "
-            "--max-trials to go on with the search. Distributed: run the same command on every machine with "
-            "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT (the chief's address) and KERASTUNER_TUNER_ID "
-            "(\"chief\" on one, a worker id on each other) set; the chief serves the trials and writes the "
-            "results. A worker that dies mid-trial loses nothing: restarted with the same id it runs its "
-            "trial again, and after --worker-timeout seconds without a word from it the chief gives the "
-            "trial to the next worker that asks (the others wait while trials still run)."
-        ),
+        description=DESCRIPTION,
+        epilog=DISTRIBUTED_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
                         help="search space (default quick); " + "; ".join(
