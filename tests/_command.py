@@ -16,3 +16,10 @@ def run_tfbin(*args, timeout=600, quiet_tensorflow=True, **kwargs):
         env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     return subprocess.run([TFBIN, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout,
                           **kwargs)
+
+
+def assert_one_line_per_epoch(stdout, epochs):
+    """`stdout` of a command that trained shows `epochs` ("epoch 1/3", ...), each on a line, and no progress bar."""
+    assert not {"\r", "\b"} & set(stdout), "a progress bar redrew itself"
+    assert "[=" not in stdout and "ETA" not in stdout and "step/step" not in stdout, stdout[-3000:]
+    assert [line.split(" - ")[0] for line in stdout.splitlines() if line.startswith("epoch ")] == epochs, stdout

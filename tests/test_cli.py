@@ -9,7 +9,7 @@ import tfbin
 from tfbin import cli
 
 
-from _command import TFBIN, run_tfbin as tfbin_command
+from _command import TFBIN, assert_one_line_per_epoch, run_tfbin as tfbin_command
 
 
 def test_version_and_help(capsys):
@@ -71,6 +71,8 @@ def test_demo_end_to_end_writes_report_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "argmax" in result.stdout
     assert not [p for p in os.listdir(out) if p.endswith(".part")]
+    # Its output is a pipe, not a terminal: one line per epoch of each row, and no progress bars.
+    assert_one_line_per_epoch(result.stdout, [f"epoch {e}/3" for e in (1, 2, 3)] * 4)
 
 
 def test_write_atomic_gives_plain_file_permissions_and_leaves_no_temporary(tmp_path):

@@ -5,7 +5,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
 import zipfile
 
@@ -18,6 +17,8 @@ import tensorflow_datasets as tfds
 import tfbin
 from tfbin import callbacks, cli, optimizers, recipes, zoo
 from tfbin.recipes.catalog import Recipe
+
+from _command import TFBIN, assert_one_line_per_epoch
 
 
 def tiny_recipe(**changes):
@@ -79,10 +80,9 @@ def test_a_recipe_refuses_data_it_was_not_written_for(tmp_path):
         recipes.train("pabt-resnet20-cifar10", tmp_path, dataset="digit_scenes")
 
 
-TFBIN = os.path.join(os.path.dirname(sys.executable), "tfbin")
 # `tfbin train --recipe pabt-resnet20-cifar10 --dataset digits --epochs 7`: warm-up in epoch 0, pruning
 # in epochs 1 and 2 (`PruneToBinary.for_epochs(7)`), then fine-tuning of the 1/1 network.
-QUICK_PABT = ["train", "--recipe", "pabt-resnet20-cifar10", "--dataset", "digits", "--epochs", "7", "--quiet"]
+QUICK_PABT = ["train", "--recipe", "pabt-resnet20-cifar10", "--dataset", "digits", "--epochs", "7"]
 # The last val_accuracy of that command run without interruption (seeds 0, 1, 2 and 4: 0.820, 0.844, 0.865,
 # 0.848): lowest and highest. A resumed run sees other batches after the kill, much as another seed would.
 UNINTERRUPTED_RANGE = (0.820, 0.865)
@@ -146,6 +146,8 @@ def test_train_command_killed_during_pruning_resumes_and_finishes(tmp_path):
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "model.tflite" in resumed.stdout
+    # Its output is a pipe: one line for each epoch it trained, and no progress bars.
+    assert_one_line_per_epoch(resumed.stdout, [f"epoch {epoch}/7" for epoch in range(3, 8)])
     history = _history(out)
     assert [row["epoch"] for row in history] == [str(epoch) for epoch in range(7)]
     assert history[:2] == logged  # the finished epochs are kept, not logged twice

@@ -6,6 +6,7 @@ errors answer at once.
 import argparse
 import os
 import re
+import sys
 import tempfile
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "translate",
+    "verbosity",
     "writable_dir",
     "writable_file",
 ]
@@ -152,3 +154,11 @@ def translate(message, parser):
         return option if assigned in (None, "=True") else f"{option} "
 
     return re.sub(r"(?<![\w./'\"-])([a-z][a-z0-9_]*)(?![\w(])(=True\b|=)?", flag, message)
+
+
+def verbosity(args):
+    """Keras's `verbose` for a command that trains: 0 with --quiet, the progress bar on a terminal, and
+    otherwise one line per epoch (a log or CI output would keep every redraw of a bar)."""
+    if args.quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2

@@ -1,6 +1,6 @@
 """`tfbin demo`: train binary networks with one method, convert them with LCE, check and time them."""
 from tfbin.choices import DEMO_METHODS
-from tfbin.cli.args import add_dataset_arguments, fail, positive_int, writable_dir
+from tfbin.cli.args import add_dataset_arguments, fail, positive_int, verbosity, writable_dir
 
 
 def add_parser(commands):
@@ -29,7 +29,7 @@ def run(args):
     try:
         demo.run_demo(
             method=args.method, epochs=args.epochs, width=args.width, seed=args.seed, out=args.out,
-            verbose=0 if args.quiet else 1, dataset=args.dataset, data_dir=args.data_dir,
+            verbose=verbosity(args), dataset=args.dataset, data_dir=args.data_dir,
             manual_dir=args.manual_dir,
         )
     except (ConversionError, DatasetUnavailableError) as error:

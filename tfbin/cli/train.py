@@ -5,10 +5,9 @@
     tfbin train --recipe pabt-resnet20-cifar10 --dataset digits --epochs 2 --out runs/quick
 """
 import os
-import sys
 
 from tfbin.choices import STRATEGIES
-from tfbin.cli.args import fail, positive_int, writable_dir
+from tfbin.cli.args import fail, positive_int, verbosity, writable_dir
 from tfbin.recipes.catalog import RECIPES
 
 
@@ -60,7 +59,7 @@ def run(args):
         run = recipes.train(
             args.recipe, args.out, epochs=args.epochs, dataset=args.dataset, strategy=args.strategy,
             batch_size=args.batch_size, seed=args.seed, data_dir=args.data_dir, manual_dir=args.manual_dir,
-            verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
+            verbose=verbosity(args),
             # Until model.tflite is written: a kill before then resumes rather than trains again.
             keep_backup=True,
         )

@@ -11,11 +11,10 @@ worker that dies mid-trial loses nothing: see --worker-timeout.
 import argparse
 import dataclasses
 import os
-import sys
 import time
 
 from tfbin.choices import CONV_KINDS, OPTIMIZERS, TUNERS
-from tfbin.cli.args import add_dataset_arguments, fail, positive_float, positive_int, writable_dir
+from tfbin.cli.args import add_dataset_arguments, fail, positive_float, positive_int, verbosity, writable_dir
 from tfbin.tuning.space import PRESETS
 
 DESCRIPTION = """\
@@ -145,7 +144,7 @@ def run(args):
         search = tuning.tune(
             build_model, dataset.train, dataset.test, args.out, space=space, tuner=args.tuner,
             max_trials=args.max_trials, epochs=args.epochs, seed=args.seed,
-            verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), settings=settings,
+            verbose=verbosity(args), settings=settings,
             worker_timeout=args.worker_timeout,
         )
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbin import callbacks as tfbin_callbacks
-from tfbin import data, distribute, metrics, optimizers, stq, zoo
+from tfbin import data, distribute, metrics, optimizers, stq, training, zoo
 from tfbin.files import write_json
 from tfbin.recipes.catalog import get_recipe
 from tfbin.recipes.saving import EpochCheckpoint, EpochLog, discard_backup, save_model
@@ -138,6 +138,7 @@ def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size
         strategy: "default", "mirrored", "multiworker" (TF_CONFIG) or a `tf.distribute.Strategy`.
             The global batch is `batch_size` (default: the recipe's) times the replicas, and the
             learning rate grows in proportion.
+        verbose: 0 silent, 1 Keras's progress bar, 2 one line per epoch.
         callbacks: more Keras callbacks for `fit`.
         keep_backup: leave `out/backup` in place at the end, for a caller with
             more to write (the command's .tflite): until it calls
@@ -191,8 +192,9 @@ def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size
         tf.keras.callbacks.BackupAndRestore(os.path.join(out, "backup"), delete_checkpoint=False),
         *callbacks,
     ]
-    history = model.fit(loaded.train, validation_data=loaded.test, epochs=epochs, callbacks=fit_callbacks,
-                        verbose=verbose)
+    verbose, progress = training.fit_progress(verbose)
+    history = model.fit(loaded.train, validation_data=loaded.test, epochs=epochs,
+                        callbacks=[*fit_callbacks, *progress], verbose=verbose)
     settings = {
         "epochs": epochs, "dataset": dataset or recipe.dataset, "replicas": replicas,
         "global_batch_size": global_batch, "learning_rate": learning_rate, "seed": seed,
