@@ -1,11 +1,12 @@
 """STE vs BMD vs Bop vs BNEW at equal epochs, and an ablation of ReActNet-style parts, on digits over seeds.
 
-Seed 003 (BNEW) asks two questions this script asks again at our scale.
+"Training Fully Binary Neural Networks the Easy Way" (BNEW, BMVC 2022) asks
+two questions this script asks again at our scale.
 
 Comparison (its Table 1). Per seed, the digits residual net
 (`tfbin.zoo.digits_resnet`, Bi-Real blocks) is pretrained with binary
 activations and real weights clipped to [-1, 1] (BNEW's first phase, the
-common start of every method in the seed), then each method trains the same
+common start of every method in the paper), then each method trains the same
 number of epochs from those weights:
 
 - ste:  sign(w) forward, straight-through gradients, Adam for everything;
@@ -24,7 +25,7 @@ part off (learnable biases, PReLU -> ReLU between biases, scaling factors,
 distillation) or makes more layers binary (first and last layers, the 1x1
 downsampling shortcuts). Each row is pretrained per seed and then trained with
 STE and with BNEW; BNEW alone also runs without pretraining (random start,
-the binarize phase only, as in the seed) and with the l1 and l2 proximal
+the binarize phase only, as in the paper) and with the l1 and l2 proximal
 steps. The teacher's accuracy is the real-valued row.
 
 Every trained model is converted with `tfbin.convert.convert`, which refuses

@@ -1,4 +1,6 @@
-"""Sub-bit networks (SNN) against BNNs: accuracy on digits, and the cost tables of seed 001.
+"""Sub-bit networks (SNN) against BNNs: accuracy on digits, and the SNN paper's cost tables.
+
+The paper: "Sub-bit Neural Networks" (SNN), ICCV 2021.
 
 Part 1 trains the digits residual net (`tfbin.zoo.digits_resnet`) for the same
 number of epochs per row and seed and reports test accuracy (moving
@@ -19,7 +21,7 @@ convolutions) and ResNet-50 (CIFAR, bottlenecks with binary 1x1 layers) with
 sub-bit layers and lists #Params (binary weights only, Mbit), the bit-OPs that
 run (LCE runs a sub-bit layer as a BNN layer) and the bit-OPs with the SNN
 computation-sharing estimate, next to the published figures where there are
-some: seed 001's Table 6 (ResNet-50, CIFAR-10) and the SNN code's README
+some: the SNN paper's Table 6 (ResNet-50, CIFAR-10) and the SNN code's README
 (ResNet-18, ImageNet).
 
     python benchmarks/snn.py --width 8 --epochs 20 --seeds 0 1 2
@@ -207,7 +209,8 @@ def cost_table(taus=COST_TAUS, resnet50_taus=RESNET50_TAUS):
     lines += [
         "",
         "Published: ResNet-18 from the SNN code's README (ReActNet-style ResNet-18, ImageNet); ResNet-50 "
-        "from seed 001 Table 6 (CIFAR-10, IR-Net 1/1 and SNN 0.59/0.47/0.35-bit rows).",
+        "from Table 6 of the SNN paper (Sub-bit Neural Networks, ICCV 2021; CIFAR-10, IR-Net 1/1 and SNN "
+        "0.59/0.47/0.35-bit rows).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -275,7 +278,8 @@ def main(argv=None):
         print_and_save("## Accuracy on digits\n\n" + accuracy_table(args),
                        os.path.join(args.out_dir, "snn_accuracy.md"))
     if not args.skip_costs:
-        print_and_save("## #Params and bit-OPs (seed 001 conventions)\n\n" + cost_table(cost_taus, resnet50_taus),
+        print_and_save("## #Params and bit-OPs (the SNN paper's conventions)\n\n"
+                       + cost_table(cost_taus, resnet50_taus),
                        os.path.join(args.out_dir, "snn_costs.md"))
     if args.sizes:
         print_and_save("## File sizes: LCE flatbuffer and the compact sub-bit file\n\n" + size_table(size_taus),

@@ -174,6 +174,12 @@ def test_train_command_lists_recipes_without_training(capsys):
     listing = capsys.readouterr().out
     for name, recipe in recipes.RECIPES.items():
         assert name in listing and recipe.reported in listing
+    # The papers by name and venue.
+    for paper in ("Pruning as a Binarization Technique (PaBT), CVPRW 2024", "STQ-Nets, BMVC 2020",
+                  "Sub-bit Neural Networks (SNN), ICCV 2021",
+                  "Training Fully Binary Neural Networks the Easy Way (BNEW), BMVC 2022"):
+        assert f"from: {paper}: " in listing
+    assert "seed" not in listing
 
 
 def _optimizers(model):

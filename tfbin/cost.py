@@ -16,8 +16,8 @@ Conventions (as in the BNN literature):
   with a `filter_mask` (`tfbin.stq.MaskedQuantConv2D`) count only their live
   2D filters in bit-OPs and binary parameters.
 
-Sub-bit layers (`tfbin.layers.SubBitConv2D`, seed 001 "Sub-bit Neural
-Networks"):
+Sub-bit layers (`tfbin.layers.SubBitConv2D`, from "Sub-bit Neural Networks"
+(SNN), ICCV 2021):
 
 - their bit-OPs are those of the binary convolution that runs (Larq Compute
   Engine runs a sub-bit layer as a 1-bit one);
@@ -28,7 +28,7 @@ Networks"):
   half a bit-OP per addition (Hout * Wout * Cin * Cout / 2; 1x1: Cin / 8
   instead of Cin), or the plain count when that is smaller. With these
   constants it reproduces the SNN code's published ResNet-18 figures
-  (0.501 G at tau = 5, 0.297 G at tau = 4). Seed 001 gives no formula for
+  (0.501 G at tau = 5, 0.297 G at tau = 4). The paper gives no formula for
   its 1x1 extension: this analogue comes out 19-36% below its ResNet-50
   figures (Table 6), whose #Params it matches
   (`benchmarks/results/snn_costs.md`);

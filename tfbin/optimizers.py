@@ -19,8 +19,9 @@ opt = tfbin.optimizers.bop_optimizer(steps_per_epoch=20, epochs=12)   # decays o
 # model.compile(opt, ...)
 ```
 
-`BNEW` and `BMD` (seed 003, BNEW, BMVC 2022) train the weights of a binary
-layer as real numbers that computes with them as they are (larq's
+`BNEW` and `BMD` (from "Training Fully Binary Neural Networks the Easy Way"
+(BNEW), BMVC 2022) train the weights of a binary layer as real numbers that
+computes with them as they are (larq's
 `lq.quantizers.NoOp(precision=1)` kernel quantizer: `tfbin.zoo` builds such
 layers with `conv="relaxed"`) and drive them to +-1 over training, in three
 phases counted in epochs:
@@ -36,12 +37,12 @@ phases counted in epochs:
 
 Why optimizers, and why Adam subclasses. Both methods change the binary
 weights at a fixed point of every training step (BNEW's proximal step right
-after, or in the seed's CIFAR script right before, the gradient update; BMD
+after, or in the BNEW code's CIFAR script right before, the gradient update; BMD
 swaps the dual weights in before the update and the primal tanh(beta w) out
 after it), so they belong inside the step, where Keras updates each variable
 (`_resource_apply_dense`); a callback runs between steps, outside the
 compiled training function, and cannot put anything between the gradient and
-the update. The seed trains every variable with one Adam, so they are Adam
+the update. The BNEW paper trains every variable with one Adam, so they are Adam
 with one more step for the 1-bit variables rather than wrappers of an
 arbitrary optimizer: all their state is the optimizer's own weights (Adam's
 moments, BMD's dual weights, the update count that gives the epoch), so
@@ -318,7 +319,7 @@ class BNEW(_BinarizingAdam):
     - "l2" (ProxQuant, ||w - sign(w)||^2 / 2): w <- clip((w + lambda sign(w)) / (1 + lambda), -1, 1);
 
     lambda_e = min(lambda0 (e - binarize_epoch + 1) / (epochs - binarize_epoch), 1),
-    which is the seed code's min(lambda0 (e + 1) / E, 1) counted over the
+    which is the BNEW code's min(lambda0 (e + 1) / E, 1) counted over the
     epochs from binarize_epoch to the end of the run. Before binarize_epoch
     the step is the clip alone (lambda = 0); from freeze_epoch on the
     weights are sign(w) of the weights at the start of that epoch (sign(0)
@@ -326,7 +327,7 @@ class BNEW(_BinarizingAdam):
 
     The push toward +-1 compounds over steps: over the run a weight grows
     by about exp(lambda0 steps_per_epoch (epochs - binarize_epoch)) before
-    clipping. The seed's CIFAR runs (lambda0 1e-4 to 1e-3, ~390 steps per
+    clipping. The BNEW paper's CIFAR runs (lambda0 1e-4 to 1e-3, ~390 steps per
     epoch, 1000 epochs) put that exponent at about 40 to 400; a short run
     needs a larger lambda0 for the same effect.
 
@@ -400,8 +401,8 @@ class BMD(_BinarizingAdam):
     update, computed from the gradient with respect to x, to w (mirror
     descent: no tanh' in the chain rule), then sets the kernel to
     tanh(beta_e w), with beta_e = beta0 * beta_growth ** (e - binarize_epoch)
-    growing every epoch (the seed grows it by 1.01 per epoch over 1000 epochs:
-    a short run needs a larger beta_growth). The kernel so follows the seed's
+    growing every epoch (the BNEW code grows it by 1.01 per epoch over 1000 epochs:
+    a short run needs a larger beta_growth). The kernel so follows the BNEW code's
     order one step late: the first step of an epoch still computes with the
     previous epoch's beta. Before binarize_epoch the kernel is the clipped
     weights; from freeze_epoch on it is sign(w) (hard sign) and w no longer

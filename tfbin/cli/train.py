@@ -14,8 +14,8 @@ from tfbin.recipes.catalog import RECIPES
 def add_parser(commands):
     parser = commands.add_parser(
         "train", help="run a paper's training recipe (checkpoints, TensorBoard, resume) and convert it with LCE",
-        description="Train one of the seed papers' setups. Checkpoints every epoch to OUT/checkpoints, keeps "
-        "a backup that the same command resumes from after a crash or a kill (at the last finished epoch, "
+        description="Train one of the papers' setups (see --list). Checkpoints every epoch to OUT/checkpoints, "
+        "keeps a backup that the same command resumes from after a crash or a kill (at the last finished epoch, "
         "with the pruning masks, the optimizer and the schedules as they were), writes TensorBoard logs to "
         "OUT/logs and one row per epoch to OUT/history.csv, and ends with OUT/model.keras and OUT/model.tflite "
         "(LCE, parity checked). Every file is replaced in one step: a kill never leaves half of one.",
@@ -41,7 +41,7 @@ def _listing():
     lines = []
     for name, recipe in sorted(RECIPES.items()):
         lines += [f"{name}", f"    {recipe.title}", f"    {recipe.dataset}, {recipe.epochs} epochs, "
-                  f"batch {recipe.batch_size}; {recipe.source}", f"    reported: {recipe.reported}"]
+                  f"batch {recipe.batch_size}", f"    from: {recipe.source}", f"    reported: {recipe.reported}"]
     return "\n".join(lines)
 
 

@@ -38,15 +38,15 @@ __all__ = [
 
 ROWS = ("ste", "bmd", "bop", "bnew", "reactnet_kd")
 
-# The Adam-only rows (ste, bmd, bnew) keep the seed's setting on purpose: Adam at
+# The Adam-only rows (ste, bmd, bnew) keep the BNEW paper's setting on purpose: Adam at
 # 0.01, decaying linearly to 1% of it over the run. The bop row takes the
 # library's Bop + Adam defaults (`tfbin.optimizers.BOP_DEFAULTS`), as `train` does.
 LEARNING_RATE = 1e-2
 FINAL_FRACTION = 0.01
 # BNEW's pull over the binarize phase, lambda0 * steps_per_epoch * epochs: the
-# seed's CIFAR-10 setting (lambda0 1e-4, ~390 steps per epoch, 1000 epochs).
+# BNEW paper's CIFAR-10 setting (lambda0 1e-4, ~390 steps per epoch, 1000 epochs).
 PUSH = 40.0
-# BMD's beta at the end of the binarize phase (the seed's 1.01 ** 980 is ~1.7e4).
+# BMD's beta at the end of the binarize phase (the BNEW code's 1.01 ** 980 is ~1.7e4).
 BETA_END = 1e4
 
 

@@ -1,6 +1,6 @@
 """The papers' training setups, one call (or one `tfbin train --recipe NAME`) each.
 
-A `Recipe` (`tfbin.recipes.catalog`) holds a seed paper's setup: dataset,
+A `Recipe` (`tfbin.recipes.catalog`) holds a paper's setup: dataset,
 model and binarization scheme, optimizer and schedules, pruning phase, and
 the result the paper reports. `train` runs it under any `tf.distribute`
 strategy, checkpointing every epoch and resuming after a crash; `tfbin train`

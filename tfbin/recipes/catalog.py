@@ -22,6 +22,7 @@ TASKS = ("classification", "segmentation")
 # BatchNorm scales, filter pruning), SNN (SGD, IR-Net estimator, codebook
 # refinement) or BNEW (its proximal optimizer).
 METHODS = ("pabt", "stq", "snn", "bnew")
+PABT = "Pruning as a Binarization Technique (PaBT), CVPRW 2024"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Recipe:
     Arguments:
         name: what `tfbin train --recipe` takes.
         title: one line for listings.
-        source: where the setup comes from (seed paper, table).
+        source: where the setup comes from (the paper by name and venue, its sections and tables).
         reported: the result the source reports for it, as text.
         task: "classification" or "segmentation".
         dataset: the TFDS dataset the source trains on.
@@ -91,7 +92,7 @@ class Recipe:
 
 
 # PaBT's pruning phase: tfbin.callbacks.DEFAULT_PHASE, measured best on digits
-# (benchmarks/pabt_digits.py); the seed chose its own "empirically".
+# (benchmarks/pabt_digits.py); the paper chose its own "empirically".
 _PABT_PHASE = (0.1, 0.4)
 # Table 1's ImageNet setting: AMSGrad eta 2.5e-3 -> 5e-8 and Bop phi 1e-4 -> 1e-8, both
 # linear; tau 1e-8.
@@ -103,7 +104,7 @@ def _pabt_cifar10(depth, reported):
     return Recipe(
         name=f"pabt-resnet{depth}-cifar10",
         title=f"PaBT: ResNet-{depth} MBN 3/3 pruned to 1/1 on CIFAR-10",
-        source="PaBT supplementary (seed 000), S1-S2 and Table 1",
+        source=f"{PABT}: supplementary S1-S2 and Table 1",
         reported=reported,
         task="classification",
         dataset="cifar10",
@@ -117,7 +118,7 @@ def _pabt_cifar10(depth, reported):
         optimizer={"learning_rate": 1e-3, "gamma": 1e-3, "threshold": 1e-7, "optimizer": "adam",
                    "schedule_kind": "step", "decay_fraction": 0.2, "decay_rate": 0.1},
         pruning=_PABT_PHASE,
-        notes="The seed gives no batch size nor pruning epochs (chosen 'empirically'): 128, and pruning "
+        notes="The paper gives no batch size nor pruning epochs (chosen 'empirically'): 128, and pruning "
               "from 10% to 40% of the run (the phase measured best on digits), are this recipe's choices.",
     )
 
@@ -130,7 +131,7 @@ RECIPES = {
         Recipe(
             name="pabt-resnet18-imagenet",
             title="PaBT: ResNet-18 MBN 3/3 pruned to 1/1 on ImageNet",
-            source="PaBT supplementary (seed 000), S1 and Table 1",
+            source=f"{PABT}: supplementary S1 and Table 1",
             reported="MBN 3/3 before pruning: 62.60% top-1 with AMSGrad (Table 1)",
             task="classification",
             dataset="imagenet2012",
@@ -141,7 +142,7 @@ RECIPES = {
             epochs=100,
             optimizer=_PABT_IMAGENET_OPTIMIZER,
             pruning=_PABT_PHASE,
-            notes="The seed gives no batch size nor pruning epochs: 256, and pruning from 10% to 40% of "
+            notes="The paper gives no batch size nor pruning epochs: 256, and pruning from 10% to 40% of "
                   "the run (the phase measured best on digits), are this recipe's choices.",
             quick_model_kwargs={"width": 16},
             quick_image_size=32,
@@ -149,7 +150,7 @@ RECIPES = {
         Recipe(
             name="pabt-deeplab-cityscapes",
             title="PaBT: DeepLab (ResNet-18, dilated last stage, ASPP 1/8/12/18) MBN 3/3 pruned to 1/1 on Cityscapes",
-            source="PaBT supplementary (seed 000), S3 and Table 2",
+            source=f"{PABT}: supplementary S3 and Table 2",
             reported="PaBT 3/3 -> 1/1: 54.67% mIoU, 3.57 pp over a 1/1 DeepLab trained directly with Bop and "
                      "AMSGrad (51.10%); MBN 3/3 60.61% (Table 2)",
             task="segmentation",
@@ -163,7 +164,7 @@ RECIPES = {
             # the values are the ImageNet ones of Table 1.
             optimizer=_PABT_IMAGENET_OPTIMIZER,
             pruning=_PABT_PHASE,
-            notes="The seed gives the architecture and the 512x1024 input but no optimizer values, batch "
+            notes="The paper gives the architecture and the 512x1024 input but no optimizer values, batch "
                   "size, epochs nor pruning epochs: Table 1's ImageNet optimizer, batch 8, 200 epochs and "
                   "pruning from 10% to 40% of the run are this recipe's choices.",
             quick_model_kwargs={"width": 8, "aspp_filters": 32, "low_level_filters": 16, "decoder_filters": 32},
@@ -171,7 +172,7 @@ RECIPES = {
         Recipe(
             name="stq-a-resnet18-imagenet",
             title="STQ-A: ResNet-18 BNN, L1 on BatchNorm scales, 19% of its 2D filters pruned, on ImageNet",
-            source="STQ-Nets (seed 004), Section 4 and Table 5",
+            source="STQ-Nets, BMVC 2020: Section 4 and Table 5",
             reported="STQ-A ResNet-18 at PFR 19%: 51.15% top-1 (Table 5)",
             task="classification",
             dataset="imagenet2012",
@@ -183,7 +184,7 @@ RECIPES = {
             optimizer={"learning_rate": 1e-3},
             method="stq",
             method_options={"l1": 1e-4, "target_pfr": 0.19, "prune_fraction": 0.5},
-            notes="Adam without weight decay, batch 128 and the L1 strength 1e-4 are the seed's; it gives no "
+            notes="Adam without weight decay, batch 128 and the L1 strength 1e-4 are the paper's; it gives no "
                   "ImageNet schedule nor when to prune: 100 epochs of cosine annealing and pruning at half the "
                   "run are this recipe's choices. Basic blocks, so pruned channels leave both convolutions.",
             quick_model_kwargs={"width": 16},
@@ -192,7 +193,7 @@ RECIPES = {
         Recipe(
             name="snn-resnet18-imagenet",
             title="SNN: ResNet-18 with 5-bit kernel subsets (0.56 bits per weight), IR-Net training, on ImageNet",
-            source="Sub-bit Neural Networks (seed 001), Section A",
+            source="Sub-bit Neural Networks (SNN), ICCV 2021: Section A",
             reported="tau 5: 6.103 Mbit and 0.501 G bit-OPs (the SNN code's published ResNet-18 figures; the "
                      "supplement gives no ImageNet accuracy)",
             task="classification",
@@ -206,7 +207,7 @@ RECIPES = {
             method="snn",
             method_options={"refine_every": 25},
             notes="SGD with momentum 0.9, learning rate 0.1 with cosine annealing, batch 256, 120 epochs and "
-                  "refinement every 25 steps are the seed's; its weight decay (1e-4) and Hardtanh activations "
+                  "refinement every 25 steps are the paper's; its weight decay (1e-4) and Hardtanh activations "
                   "are left out.",
             quick_model_kwargs={"width": 16},
             quick_image_size=32,
@@ -214,7 +215,7 @@ RECIPES = {
         Recipe(
             name="bnew-resnet20-cifar100",
             title="BNEW: ReActNet-style ResNet-20 on CIFAR-100, no distillation",
-            source="BNEW (seed 003), Table 1 and Section 2",
+            source="Training Fully Binary Neural Networks the Easy Way (BNEW), BMVC 2022: Table 1 and Section 2",
             reported="BNEW without distillation: 55.0% +- 0.5 top-1 in 1000 epochs, 52.7% in 200 (Table 1)",
             task="classification",
             dataset="cifar100",
@@ -226,7 +227,7 @@ RECIPES = {
             optimizer={"learning_rate": 1e-2, "final_fraction": 0.01, "binarize_fraction": 0.25,
                        "freeze_fraction": 0.98, "push": 40.0},
             method="bnew",
-            notes="Adam at 0.01 with a linear decay is the seed's; lambda0 1e-4 over ~390 steps and 1000 "
+            notes="Adam at 0.01 with a linear decay is the paper's; lambda0 1e-4 over ~390 steps and 1000 "
                   "epochs sets the pull (push 40). The pretraining length (a quarter of the run), the frozen "
                   "last 2% and batch 128 are this recipe's choices.",
         ),

@@ -50,9 +50,9 @@ def _cosine(learning_rate, epochs, steps_per_epoch):
 
 
 def _optimizer(recipe, epochs, steps_per_epoch, learning_rate):
-    if recipe.method == "stq":  # the seed's Adam with cosine annealing, on latent weights (STE)
+    if recipe.method == "stq":  # STQ-Nets' Adam with cosine annealing, on latent weights (STE)
         return tf.keras.optimizers.legacy.Adam(_cosine(learning_rate, epochs, steps_per_epoch))
-    if recipe.method == "snn":  # the seed's SGD with momentum and cosine annealing, on latent weights
+    if recipe.method == "snn":  # SNN's SGD with momentum and cosine annealing, on latent weights
         return tf.keras.optimizers.legacy.SGD(_cosine(learning_rate, epochs, steps_per_epoch),
                                               momentum=recipe.optimizer["momentum"])
     if recipe.method == "bnew":
