@@ -1,11 +1,23 @@
 """What the benchmark scripts share: printing and saving their Markdown tables, and their `--quick` runs."""
 import os
+import re
 
 from tfbin.files import write_atomic, write_json, write_text
 
 # A `--quick` run's digits split: enough images for two training steps of 64 and a test batch.
 QUICK_TRAIN, QUICK_TEST = 128, 64
 QUICK_DIGITS = f"{QUICK_TRAIN} training and {QUICK_TEST} test digits"
+
+
+# The CPU flags that decide which OpenVINO kernels run (binary convolutions, bf16): named in every x86 table.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vpopcntdq", "avx512_bf16")
+
+
+def cpu_flags(flags=CPU_FLAGS):
+    """"avx2 yes, avx512f no, ...": which of `flags` this CPU has (from /proc/cpuinfo)."""
+    with open("/proc/cpuinfo") as f:
+        found = set(re.search(r"^flags\s*:(.*)$", f.read(), re.MULTILINE).group(1).split())
+    return ", ".join(f"{flag} {'yes' if flag in found else 'no'}" for flag in flags)
 
 
 def print_and_save(table, path):

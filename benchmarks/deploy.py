@@ -30,7 +30,9 @@ Prints and saves a Markdown table (benchmarks/results/deploy.md by default).
 With `--openvino` it measures the x86 deployment instead: BNN, MBN 2/2, MBN 3/3,
 float and int8 of both nets, each converted for LCE/TFLite and for OpenVINO
 (`tfbin.convert.convert_openvino`, NNCF int8), all timed side by side on one
-thread in interleaved rounds, the whole timing repeated `--passes` times
+thread in interleaved rounds, the whole timing repeated `--passes` times,
+with the BNN also converted by the previous per-layer OpenVINO translator
+(commit `--previous`) for the ratio new / old
 (benchmarks/results/deploy_openvino.md; needs `pip install -e ".[openvino]"`):
 
     python benchmarks/deploy.py --openvino --passes 3
@@ -54,6 +56,7 @@ from tfbin import export, graph, zoo
 from common import add_quick_flag, print_and_save
 from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite
 from openvino_columns import VARIANTS as OPENVINO_VARIANTS, openvino_main
+from openvino_frontend import PREVIOUS as PREVIOUS_OPENVINO
 from tfbin.testing import realistic_weights
 from tfbin.layers import MultiBaseConv2D
 from tfbin.quantizers import ShiftedSign
@@ -310,6 +313,9 @@ def main(argv=None):
     parser.add_argument("--passes", type=int, default=3, help="--openvino: timing passes over all models (default 3)")
     parser.add_argument("--variants", nargs="+", choices=OPENVINO_VARIANTS, default=list(OPENVINO_VARIANTS),
                         help="--openvino: the variants (BNN and int8 are always measured)")
+    parser.add_argument("--previous", default=PREVIOUS_OPENVINO,
+                        help="--openvino: the commit whose per-layer OpenVINO translator the BNN is also timed with "
+                        f"(default {PREVIOUS_OPENVINO}, the last one)")
     add_quick_flag(parser, f"{QUICK_NET} only unless --nets names others, every net at "
                            f"{QUICK_SHAPE[0]}x{QUICK_SHAPE[1]} on {QUICK_SAMPLES} calibration inputs (ResNet-18 "
                            f"conversions at 224x224 take minutes), DeepLab at {QUICK_DEEPLAB[0]}x{QUICK_DEEPLAB[1]}, "
@@ -326,6 +332,7 @@ def main(argv=None):
     results = os.path.join(os.path.dirname(__file__), "results")
     if args.openvino:
         args.out = args.out or os.path.join(results, "deploy_openvino.md")
+        args.default_previous = PREVIOUS_OPENVINO
         return openvino_main(args, args.net_specs, _build)
     args.out = args.out or os.path.join(results, "deploy.md")
     rows = [] if args.deeplab_only else [measure(net, variant, args) for net in args.nets for variant in VARIANTS]

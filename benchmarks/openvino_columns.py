@@ -11,6 +11,11 @@ the next, round after round), so that load from other processes on a shared
 machine hits all of them alike; the whole timing is repeated `--passes` times
 and each pass's medians and ratios are kept, to show the spread.
 
+The BNN is converted a third time, by the per-layer translator that
+`convert_openvino` used before it rode OpenVINO's TensorFlow frontend (loaded
+from git at `--previous`, as benchmarks/openvino_frontend.py does), and timed
+in the same rounds: the table gives the ratio new / old per pass.
+
 Run through deploy.py: `python benchmarks/deploy.py --openvino --passes 3`.
 """
 import platform
@@ -19,7 +24,7 @@ import time
 
 import numpy as np
 
-from common import print_and_save
+from common import cpu_flags, print_and_save
 
 VARIANTS = ("BNN", "MBN 2/2", "MBN 3/3", "float", "int8")
 # Inferences per model per round, and rounds per pass; ResNet-18 needs fewer.
@@ -48,6 +53,16 @@ def _openvino_runner(ir, x, threads):
 
     request = compile_openvino(ir, threads=threads, batch=1).create_infer_request()
     return lambda: request.infer({0: x})
+
+
+def _previous_translator(model, today, x, args):
+    """(the previous translator's OpenVINO model of `model`, max |its outputs - `today`'s| on `x`)."""
+    from openvino_frontend import previous_converter
+    from tfbin.convert.openvino_runtime import openvino_predict
+
+    previous = previous_converter(args.previous).to_openvino(model)
+    difference = float(np.abs(openvino_predict(previous, x) - openvino_predict(today, x)).max())
+    return previous, difference
 
 
 def _interleaved(runners, rounds, per_round):
@@ -83,6 +98,10 @@ def measure_net(net, builder, shape, samples, build, args):
         }
         runners[(variant, "lce")] = _lce_runner(lce.tflite, x[:1], args.threads)
         runners[(variant, "ov")] = _openvino_runner(ov.model, x[:1], args.threads)
+        if variant == "BNN":
+            previous = _previous_translator(model, ov.model, x, args)
+            rows[variant]["ov_previous_difference"] = previous[1]
+            runners[(variant, "ov_previous")] = _openvino_runner(previous[0], x[:1], args.threads)
         print(f"{net:<15} {variant:<8} converted both ways in {seconds:.0f} s "
               f"(agreement LCE {lce.parity.argmax_agreement:.3f}, OpenVINO {ov.parity.argmax_agreement:.3f})",
               flush=True)
@@ -97,6 +116,7 @@ def measure_net(net, builder, shape, samples, build, args):
     for variant, row in rows.items():
         row["lce_ms"] = [p[(variant, "lce")] for p in passes]
         row["ov_ms"] = [p[(variant, "ov")] for p in passes]
+    rows["BNN"]["ov_previous_ms"] = [p[("BNN", "ov_previous")] for p in passes]
     return list(rows.values())
 
 
@@ -108,6 +128,8 @@ def _command(args):
         command += " --nets " + " ".join(f'"{net}"' for net in args.nets)
     if set(args.variants) != set(VARIANTS):
         command += " --variants " + " ".join(args.variants)
+    if args.previous != args.default_previous:
+        command += f" --previous {args.previous}"
     if args.quick:
         command += " --quick"
     return command
@@ -122,13 +144,15 @@ def markdown(rows, args):
         "# x86 deployment: LCE/TFLite and OpenVINO side by side",
         "",
         f"`{_command(args)}` on {platform.machine()} "
-        f"({os.cpu_count()} cores, {platform.processor() or 'x86-64'}), {args.threads} thread(s). "
+        f"({os.cpu_count()} cores, {platform.processor() or 'x86-64'}; CPU flags: {cpu_flags()}), "
+        f"{args.threads} thread(s). "
         "Every model of a net was loaded at once and timed in interleaved rounds; each latency is the median "
         f"over {args.passes} timing passes of each pass's median, with the range over passes in parentheses. "
         "Untrained nets with trained-like BatchNorm (as in deploy.md). LCE/TFLite: LCE's interpreter "
         "(BNN and MBN through LCE's portable x86 kernels, float and int8 through TFLite's). OpenVINO: "
-        "`tfbin.convert.convert_openvino` (binary convolutions as BinaryConvolution) and, for float and int8, "
-        "the same architecture in float32 and after NNCF post-training quantization. "
+        "`tfbin.convert.convert_openvino` (OpenVINO's TensorFlow frontend, then a rewrite pass that turns binary "
+        "convolutions into BinaryConvolution) and, for float and int8, the same architecture in float32 and "
+        "after NNCF post-training quantization. "
         f"Load average when each net's timing began: {', '.join(f'{load:.1f}' for load in args.load)} "
         "(other processes share the machine; compare ratios within a pass, not absolute times).",
         "",
@@ -157,6 +181,16 @@ def markdown(rows, args):
         lines.append(
             f"- {net}: OpenVINO BNN / fastest int8 = {np.median(ratios):.2f} median, {min(ratios):.2f}-"
             f"{max(ratios):.2f} over passes ({'; '.join(names)})"
+        )
+    lines += ["", f"OpenVINO BNN: new converter (frontend + rewrite) against the previous per-layer translator "
+              f"(commit {args.previous}), timed in the same rounds, per timing pass:", ""]
+    for net in dict.fromkeys(row["net"] for row in rows):
+        bnn = next(row for row in rows if row["net"] == net and row["variant"] == "BNN")
+        ratios = np.divide(bnn["ov_ms"], bnn["ov_previous_ms"])
+        pairs = "; ".join(f"{new:.2f} vs {old:.2f} ms" for new, old in zip(bnn["ov_ms"], bnn["ov_previous_ms"]))
+        lines.append(
+            f"- {net}: new / old = {np.median(ratios):.2f} median, {ratios.min():.2f}-{ratios.max():.2f} over passes "
+            f"({pairs}); max |new - old| outputs {bnn['ov_previous_difference']:.2g}"
         )
     lines.append("")
     return "\n".join(lines)

@@ -23,10 +23,11 @@ import tempfile
 
 import numpy as np
 
-from common import add_quick_flag, print_and_save
+from common import add_quick_flag, cpu_flags, print_and_save
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FLAGS = ("avx2", "avx512f", "avx512_vpopcntdq", "avx512_bf16")
+# The last commit whose convert_openvino translated Keras layers one by one.
+PREVIOUS = "8f92ec5"
 
 
 def previous_converter(commit):
@@ -77,18 +78,12 @@ def benchmark_app_median_ms(tool, path, seconds, size):
     return float(value) / (1000 if unit == "us" else 1)
 
 
-def cpu_flags():
-    with open("/proc/cpuinfo") as f:
-        flags = set(re.search(r"^flags\s*:(.*)$", f.read(), re.MULTILINE).group(1).split())
-    return ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in FLAGS)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5, help="benchmark_app's -t per model and round")
     parser.add_argument("--samples", type=int, default=8, help="calibration and parity samples")
-    parser.add_argument("--previous", default="8f92ec5", help="the last commit with the per-layer translator")
+    parser.add_argument("--previous", default=PREVIOUS, help="the last commit with the per-layer translator")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "openvino_frontend.md"))
     parser.add_argument("--benchmark-app", default=os.path.join(os.path.dirname(sys.executable), "benchmark_app"),
                         help="OpenVINO's benchmark_app (default: beside python, where the openvino wheel puts it)")

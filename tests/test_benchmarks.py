@@ -105,6 +105,7 @@ def test_deploy_openvino_command_times_both_engines(tmp_path):
     assert header[2:4] == ["LCE/TFLite (ms)", "OpenVINO (ms)"]
     assert [row[1] for row in rows] == ["BNN", "MBN 2/2", "MBN 3/3", "float", "int8"]
     assert "- ResNet-20 @32: OpenVINO BNN / fastest int8 = " in text
+    assert "- ResNet-20 @32: new / old = " in text and "CPU flags: avx2 " in text
 
 
 def test_pabt_digits_command_runs_every_row(tmp_path):
