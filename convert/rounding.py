@@ -44,27 +44,34 @@ ROUNDING_EPSILON = 1e-5
 
 
 class _RoundingNoise(tf.keras.layers.Layer):
-    """x + epsilon * rms(x) * u with u uniform in [-1, 1], reproducible per seed."""
+    """x + epsilon * rms(x) * u with u uniform in [-1, 1], reproducible per draw.
 
-    def __init__(self, epsilon, seed, **kwargs):
+    `draw` is a variable that the noisy copy's layers share: setting it picks
+    the noise of another draw without building the copy again.
+    """
+
+    def __init__(self, epsilon, index, draw, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = epsilon
-        self.seed = seed
+        self.index = index
+        self.draw = draw
 
     def call(self, inputs):
-        noise = tf.random.stateless_uniform(tf.shape(inputs), seed=(self.seed, 0), minval=-1.0, maxval=1.0)
+        seed = tf.stack([self.draw * 10_000 + self.index, tf.constant(0, tf.int64)])
+        noise = tf.random.stateless_uniform(tf.shape(inputs), seed=seed, minval=-1.0, maxval=1.0)
         rms = tf.sqrt(tf.reduce_mean(tf.square(inputs)))
         return inputs + self.epsilon * rms * noise
 
 
-def _noisy_copy(model, epsilon, seed):
+def _noisy_copy(model, epsilon, draw):
+    """`model` with `_RoundingNoise` before each binary layer, all reading the int64 variable `draw`."""
     count = [0]
 
     def replace(layer):
         if not isinstance(layer, lq.layers.QuantConv2D) or not is_one_bit(layer.input_quantizer):
             return None
         count[0] += 1
-        noise = _RoundingNoise(epsilon, seed * 10_000 + count[0], name=f"{layer.name}_rounding")
+        noise = _RoundingNoise(epsilon, count[0], draw, name=f"{layer.name}_rounding")
         clone, weights = layer.__class__.from_config(layer.get_config()), layer.get_weights()
 
         def apply(inputs):
@@ -82,15 +89,19 @@ def rounding_floor(model, x, reference=None, epsilon=ROUNDING_EPSILON, draws=3, 
 
     The worst of `draws` noise draws (least agreement, largest errors): a
     flip cascade hits only a few samples, so one draw often misses it.
-    `reference` is `model`'s output on `x` when already computed.
+    `reference` is `model`'s output on `x` when already computed. The noisy
+    copy is built once (rebuilding a deep model costs far more than running
+    it) and runs once per draw.
     """
     x = np.asarray(x, np.float32)
     if reference is None:
         reference = keras_predict(model, x)
-    floors = [
-        measure_parity(reference, keras_predict(_noisy_copy(model, epsilon, seed + draw), x))
-        for draw in range(draws)
-    ]
+    draw = tf.Variable(seed, dtype=tf.int64, trainable=False, name="rounding_draw")
+    noisy = _noisy_copy(model, epsilon, draw)
+    floors = []
+    for n in range(draws):
+        draw.assign(seed + n)
+        floors.append(measure_parity(reference, keras_predict(noisy, x)))
     return dataclasses.replace(
         floors[0],
         max_abs_diff=max(f.max_abs_diff for f in floors),
