@@ -415,6 +415,44 @@ def test_float_layers_keep_their_outputs(make):
     np.testing.assert_allclose(runtime.openvino_predict(ir, x), realistic.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
 
 
+def test_float_layers_together_keep_their_outputs():
+    # The ZeroPadding2D before a "same" Conv2D once lost the convolution's padding in OpenVINO's PadFusion.
+    inputs = tf.keras.Input((9, 9, 3))
+    x = layers.ZeroPadding2D(((1, 0), (0, 1)))(inputs)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    a = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(x)
+    a = layers.BatchNormalization()(layers.PReLU(shared_axes=[1, 2])(a))
+    b = layers.Conv2D(16, 1, groups=2, use_bias=False)(layers.LeakyReLU(0.2)(x))
+    y = layers.Concatenate()([layers.ReLU(max_value=6.0)(a), layers.Activation("tanh")(b)])
+    y = layers.UpSampling2D()(layers.LayerNormalization()(y))
+    y = layers.Conv2DTranspose(8, 3, strides=2)(y)
+    outputs = layers.Softmax()(layers.Dense(6)(layers.GlobalMaxPooling2D()(y)))
+    model = tf.keras.Model(inputs, outputs, name="float_layers")
+    x = np.random.default_rng(4).standard_normal((8, 9, 9, 3)).astype(np.float32)
+    realistic = realistic_weights(model, x)
+    ir = to_openvino(realistic)
+    assert "BinaryConvolution" not in runtime.ir_census(ir)
+    np.testing.assert_allclose(runtime.openvino_predict(ir, x), realistic.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [(lambda i: layers.Conv1D(4, 3, strides=2, padding="same")(layers.ZeroPadding1D((2, 1))(i)), (11, 3)),
+     (lambda i: layers.Conv2D(4, 3, dilation_rate=2, padding="same")(layers.ZeroPadding2D(((1, 0), (0, 1)))(i)),
+      (9, 9, 3)),
+     (lambda i: layers.SeparableConv2D(4, 3, strides=2, padding="same")(layers.ZeroPadding2D(1)(i)), (8, 8, 3))],
+    ids=["conv1d-strided", "conv2d-dilated", "separable-strided"],
+)
+def test_zero_padding_before_a_same_convolution_keeps_both(make, shape):
+    inputs = tf.keras.Input(shape)
+    model = tf.keras.Model(inputs, make(inputs))
+    x = np.random.default_rng(1).standard_normal((2, *shape)).astype(np.float32)
+    got = runtime.openvino_predict(to_openvino(model), x)
+    want = model.predict(x, verbose=0)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
