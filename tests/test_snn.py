@@ -108,6 +108,34 @@ def test_refresh_takes_latent_signs_and_replaces_duplicates_with_unused_kernels(
     np.testing.assert_array_equal(again, new)
 
 
+def test_recluster_moves_members_to_the_signs_of_their_kernels_and_fills_unused_ones_with_frequent_kernels():
+    book = codebooks.patterns_to_units(np.array([0, 1, 2, 3]), 4)
+    target = codebooks.patterns_to_units(np.array([12]), 4)[0]
+    units = np.stack([target * 0.9, target * 0.4 + np.array([0, 0, 0, -0.5], np.float32),  # mapped to member 0
+                      book[1] * 0.3,                                                       # member 1 stays
+                      book[0] * 0.2,                                                       # mapped to member 2
+                      *[codebooks.patterns_to_units(np.array([7]), 4)[0]] * 3,             # the most frequent kernel
+                      codebooks.patterns_to_units(np.array([9]), 4)[0]]).astype(np.float32)
+    indices = np.array([0, 0, 1, 2, 1, 1, 1, 1])
+    # Member 0: sum of its two kernels has signs 12; member 2 (one kernel, pattern 0) and member 3 (unused) are
+    # free after member 0 left pattern 0: they take the most frequent missing kernels, 7 then 0 (ties: lower number).
+    new, changed = codebooks.recluster(book, units, indices)
+    patterns = codebooks.units_to_patterns(new)
+    assert patterns[0] == 12
+    assert sorted(patterns.tolist()) == sorted(set(patterns.tolist()))  # distinct
+    assert changed == int(np.sum(patterns != np.array([0, 1, 2, 3])))
+    again, _ = codebooks.recluster(book, units, indices)
+    np.testing.assert_array_equal(again, new)
+    # The Lloyd step never lowers the total inner product of the kernels with their best member.
+    rng = np.random.default_rng(0)
+    book = codebooks.patterns_to_units(codebooks.random_codebook(4, 9, rng), 9)
+    units = rng.standard_normal((300, 9)).astype(np.float32)
+    before = (units @ book.T).max(axis=1).sum()
+    new, changed = codebooks.recluster(book, units, np.argmax(units @ book.T, axis=1))
+    assert changed > 0 and (units @ new.T).max(axis=1).sum() > before
+    assert len(set(codebooks.units_to_patterns(new).tolist())) == 16
+
+
 # -- IR-Net quantizers ----------------------------------------------------------------
 
 
@@ -208,6 +236,7 @@ def test_one_by_one_needs_input_channels_in_eights():
 
 @pytest.mark.parametrize("make, match", [
     (lambda: callbacks.RefineCodebooks(update_every=0), r"update_every must be an int >= 1, got 0"),
+    (lambda: callbacks.RefineCodebooks(rule="kmeans"), r"rule must be one of .*centroid.*gradient.*kmeans"),
     (lambda: callbacks.ErrorDecay(t_min=0.0), "t_min must be a positive number"),
     (lambda: callbacks.ErrorDecay(t_min=1.0, t_max=0.5), r"t_max \(0.5\) must not be smaller"),
 ])
@@ -229,7 +258,8 @@ def test_layer_and_callbacks_serialize_and_a_saved_model_keeps_its_codebooks(tmp
     layer = SubBitConv2D(8, 1, tau=3, t=0.2, codebook_init=0.5, seed=4, strides=2, name="pw")
     clone = SubBitConv2D.from_config(layer.get_config())
     assert (clone.tau, clone.unit, clone.initial_t, clone.codebook_init, clone.seed) == (3, 8, 0.2, 0.5, 4)
-    for callback in (callbacks.RefineCodebooks(update_every=7, seed=3), callbacks.ErrorDecay(0.01, 5.0, epochs=9)):
+    for callback in (callbacks.RefineCodebooks(update_every=7, rule="gradient", seed=3),
+                     callbacks.ErrorDecay(0.01, 5.0, epochs=9)):
         copy = tf.keras.utils.deserialize_keras_object(tf.keras.utils.serialize_keras_object(callback))
         assert copy.get_config() == callback.get_config()
     model = trained_like(snn_net(tau=4, width=4))
@@ -251,7 +281,8 @@ EPOCHS, BATCH, REFINE_EVERY = 3, 64, 3
 
 
 def _fit(backup_dir, interrupt_at=None):
-    """Trains a small sub-bit net with both callbacks; returns (final weights, history, refinement steps)."""
+    """Trains a small sub-bit net with both callbacks, refining by the SNN paper's gradient rule; returns
+    (final weights, history, refinement steps)."""
     x, y = digits().x_train[:256], digits().y_train[:256]
     refined_at = []
 
@@ -260,7 +291,7 @@ def _fit(backup_dir, interrupt_at=None):
         model = snn_net(tau=3, width=4, seed=5, codebook_init=0.002)
         model.compile(tf.keras.optimizers.legacy.Adam(1e-3),
                       tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        refine = callbacks.RefineCodebooks(update_every=REFINE_EVERY)
+        refine = callbacks.RefineCodebooks(update_every=REFINE_EVERY, rule="gradient")
         original = refine.refine
         refine.refine = lambda step: refined_at.append(step) or original(step)
         return model, [callbacks.ErrorDecay(), refine, tf.keras.callbacks.BackupAndRestore(str(backup_dir))]
@@ -294,6 +325,32 @@ def test_fit_advances_t_per_epoch_and_refines_codebooks_every_n_steps(straight_r
     initial = [snn_net(tau=3, width=4, seed=5).get_layer(layer.name).codebook_patterns()
                for layer in sub_bit_layers(model)]
     assert any((a != layer.codebook_patterns()).any() for a, layer in zip(initial, sub_bit_layers(model)))
+
+
+def _kernel_bits_off(model):
+    """The share of binary weights whose codebook member differs from the sign of their latent kernel."""
+    off = [np.mean(np.where(layer.standardized_units() >= 0, 1.0, -1.0)
+                   != layer.codebook.numpy()[layer.unit_indices()]) for layer in sub_bit_layers(model)]
+    return float(np.mean(off))
+
+
+def test_centroid_refinement_brings_the_codebook_to_the_kernels_and_uses_every_member():
+    x, y = digits().x_train[:256], digits().y_train[:256]
+    fitted = {}
+    for refine in (None, callbacks.RefineCodebooks(update_every=2)):
+        model = snn_net(tau=5, width=8, seed=3)
+        model.compile(tf.keras.optimizers.legacy.Adam(1e-2),
+                      tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = model.fit(x, y, epochs=2, batch_size=64, shuffle=False, verbose=0,
+                            callbacks=[callbacks.ErrorDecay()] + ([refine] if refine else []))
+        fitted[refine is not None] = model, history.history
+    (vanilla, _), (refined, history) = fitted[False], fitted[True]
+    assert refine.rule == "centroid" and sum(history["snn_codebook_changes"]) > 0
+    assert _kernel_bits_off(refined) < 0.8 * _kernel_bits_off(vanilla)
+    for layer in sub_bit_layers(refined):
+        assert len(set(layer.codebook_patterns().tolist())) == 32
+        assert len(set(layer.unit_indices().tolist())) == 32  # every member used
+        np.testing.assert_array_equal(layer.codebook_latent.numpy(), layer.codebook.numpy() * layer.codebook_init)
 
 
 def test_refinement_keeps_its_schedule_when_callbacks_see_several_steps_at_once():

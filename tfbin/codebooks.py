@@ -35,6 +35,7 @@ __all__ = [
     "pack_bits",
     "patterns_to_units",
     "random_codebook",
+    "recluster",
     "refresh",
     "unit_size",
     "units_to_kernel",
@@ -91,6 +92,53 @@ def units_to_kernel(units, shape):
 def random_codebook(tau, unit, rng):
     """2^tau distinct pattern numbers drawn uniformly from the 2^unit, in random order."""
     return rng.choice(2**unit, size=2**tau, replace=False).astype(np.int64)
+
+
+def recluster(codebook, units, indices):
+    """One refinement of a codebook from the real units mapped to it (a Lloyd step).
+
+    Every member that some unit maps to becomes the sign of the sum of those
+    units: of all +-1 patterns, the one with the largest total inner product
+    with them (an entry whose sum is exactly 0 keeps its value). A unit then
+    maps to its member or to a closer one. Members that no unit maps to, and
+    members that became equal to an earlier one, take the most frequent sign
+    patterns of the units that the codebook does not hold yet (ties: the lower
+    pattern number), so the codebook keeps 2^tau distinct members, all of them
+    where the kernels are; with too few such patterns, a member keeps its own
+    pattern if it is free, else takes the lowest free one.
+
+    Arguments:
+        codebook: the binary members, +-1 array (2^tau, d).
+        units: the real units mapped to them, array (n, d) (the layer's
+            standardised latent kernel, in this module's layout).
+        indices: the member each unit maps to, ints (n,).
+
+    Returns (new codebook, number of members whose pattern changed).
+    """
+    codebook = np.asarray(codebook, np.float32)
+    units = np.asarray(units, np.float32)
+    members, d = codebook.shape
+    sums = np.zeros_like(codebook)
+    np.add.at(sums, np.asarray(indices, np.int64), units)
+    mapped = np.bincount(indices, minlength=members) > 0
+    binary = np.where(sums > 0, 1.0, np.where(sums < 0, -1.0, codebook)).astype(np.float32)
+    binary[~mapped] = codebook[~mapped]
+    patterns = units_to_patterns(binary)
+    first = np.zeros(members, bool)
+    first[np.unique(patterns, return_index=True)[1]] = True
+    kept = mapped & first
+    taken = set(patterns[kept].tolist())
+    values, counts = np.unique(units_to_patterns(np.where(units >= 0, 1.0, -1.0)), return_counts=True)
+    frequent = iter(p for p in values[np.argsort(-counts, kind="stable")].tolist() if p not in taken)
+    free = iter(p for p in range(2**d) if p not in taken)
+    for slot in np.flatnonzero(~kept):
+        choice = next(frequent, None)
+        if choice is None:
+            choice = int(patterns[slot]) if int(patterns[slot]) not in taken else next(p for p in free if p not in taken)
+        patterns[slot] = choice
+        taken.add(choice)
+    changed = int(np.sum(patterns != units_to_patterns(codebook)))
+    return patterns_to_units(patterns, d), changed
 
 
 def refresh(codebook, latent, rng, scale=1.0, eps=1e-3):

@@ -355,11 +355,11 @@ class SubBitConv2D(lq.layers.QuantConv2D):
             kernels (9: all 512 kernels, an IR-Net BNN), 1..8 for 1x1 kernels
             (8-channel units; input channels must be a multiple of 8).
         t: the error decay estimator's t before `ErrorDecay` sets it.
-        codebook_init: the magnitude of the codebook's real copy at the start
-            and of members refilled by refinement (it is clipped to 3x that).
+        codebook_init: the magnitude of the codebook's real copy, which the
+            SNN paper's refinement (`RefineCodebooks(rule="gradient")`) trains:
+            at the start and for refilled members (it is clipped to 3x that).
             The SNN code uses 1 with hundreds of thousands of training steps;
-            a member flips only after its copy has moved that far, so short
-            runs need a smaller value for refinement to change anything.
+            a member flips only after its copy has moved that far.
         seed: seed of the initial codebook (distinct members drawn uniformly);
             None draws from TensorFlow's global random state.
         input_quantizer: default `ErrorDecaySign()`.
@@ -497,6 +497,10 @@ class SubBitConv2D(lq.layers.QuantConv2D):
     def unit_indices(self):
         """Index into the codebook of every unit, int array (units,) (layout: `tfbin.codebooks`)."""
         return self._mapping()[0].numpy()
+
+    def standardized_units(self):
+        """The units the codebook is matched against, float32 (units, unit size): the Libra-PB kernel."""
+        return self._mapping()[2].numpy().astype(np.float32)
 
     def codebook_patterns(self):
         """The codebook as pattern numbers (2^tau,), in index order."""
