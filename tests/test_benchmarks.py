@@ -175,3 +175,18 @@ def test_openvino_frontend_command_times_both_converters_and_int8(tmp_path):
     assert header[:2] == ["model", "median ms"]
     assert first_column((header, rows)) == ["BNN, frontend + rewrite", "BNN, previous translator", "NNCF int8"]
     assert all(float(row[1]) > 0 for row in rows)
+
+
+def test_openvino_bench_command_compares_tfbin_bench_with_benchmark_app(tmp_path):
+    out = tmp_path / "openvino_bench.md"
+    run_benchmark("openvino_bench.py", "--rounds", "3", "--runs", "200", "--quick", "--out", str(out), out_dir=tmp_path)
+    text = out.read_text()
+    header, rows = tables(text)[0]
+    assert header[:6] == ["net", "precision", "batch", "threads", "tfbin bench (ms)", "benchmark_app (ms)"]
+    assert [(row[0], row[1], row[2], row[3]) for row in rows] == [("ResNet-20 @32", "f32", "1", "1"),
+                                                                  ("ResNet-20 @32", "f32", "2", "1")]
+    assert all(float(row[4]) > 0 and float(row[5]) > 0 for row in rows)
+    assert all(float(row[8]) > 0 for row in rows)  # minimum ratio
+    # Both compiled the model with the same properties (every one benchmark_app prints).
+    assert all(row[9].startswith("same (") for row in rows), [row[9] for row in rows]
+    assert "CPU flags: avx2 " in text
