@@ -73,7 +73,8 @@ BNEW_ONLY = {"l1 regulariser": dict(regularizer="l1"), "l2 regulariser": dict(re
 
 
 def _build(args, conv, block="bireal", **options):
-    return zoo.digits_resnet(width=args.width, conv=conv, block=block, **options)
+    size = args.image_size
+    return zoo.digits_resnet((size, size, 1), 10, width=args.width, conv=conv, block=block, **options)
 
 
 LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -233,6 +234,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=("comparison", "ablation"))
     parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--image-size", type=int, default=8, help="digits upsampled to this size (8 to 32)")
     parser.add_argument("--pretrain-epochs", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=24, help="epochs of each method after pretraining")
     parser.add_argument("--learning-rate", type=float, default=demo.LEARNING_RATE,
@@ -253,14 +255,14 @@ def main(argv=None):
     if args.quick:
         args.width, args.pretrain_epochs, args.epochs, args.seeds = 4, 1, 2, args.seeds[:1]
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"bnew_{args.part}.md")
-    arrays = data.digits_arrays()
+    arrays = data.digits_arrays(image_size=args.image_size)
     if args.quick:
         arrays = quick_digits(arrays)
     start = time.time()
     lines = comparison(args, arrays) if args.part == "comparison" else ablation(args, arrays)
     steps = training.steps_per_epoch(arrays)
     header = (
-        f"digits, digits_resnet width {args.width} ({'Bi-Real' if args.part == 'comparison' else 'ReActNet-style'} blocks), "
+        f"digits at {args.image_size}x{args.image_size}, digits_resnet width {args.width} ({'Bi-Real' if args.part == 'comparison' else 'ReActNet-style'} blocks), "
         f"{args.pretrain_epochs} pretraining epochs (binary activations, weights clipped to [-1, 1]) then "
         f"{args.epochs} epochs per method, Adam lr {args.learning_rate} decaying linearly to 1%, "
         f"{steps} steps per epoch; BNEW lambda0 = {args.push} / ({steps} x {args.epochs}) = "

@@ -57,3 +57,20 @@ def quick_digits(arrays):
 
     return data.Arrays(arrays.x_train[:QUICK_TRAIN], arrays.y_train[:QUICK_TRAIN], arrays.x_test[:QUICK_TEST],
                        arrays.y_test[:QUICK_TEST], num_classes=arrays.num_classes)
+
+
+def digits_splits(image_size, split, quick=False):
+    """(fit, test) digits `Arrays` at `image_size`: with split "validation", fit trains on three quarters of
+    the training split and validates on the held-out, stratified quarter; with "test", both are the plain split."""
+    from sklearn.model_selection import train_test_split
+
+    from tfbin import data
+
+    arrays = data.digits_arrays(image_size=image_size)
+    if quick:
+        arrays = quick_digits(arrays)
+    if split == "test":
+        return arrays, arrays
+    x_fit, x_val, y_fit, y_val = train_test_split(arrays.x_train, arrays.y_train, test_size=0.25,
+                                                  random_state=0, stratify=arrays.y_train)
+    return data.Arrays(x_fit, y_fit, x_val, y_val, num_classes=arrays.num_classes), arrays

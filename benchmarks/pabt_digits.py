@@ -43,13 +43,12 @@ import sys
 import time
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import QUICK_DIGITS, add_quick_flag, print_and_save, quick_digits, save_progress, start_quick
+from common import QUICK_DIGITS, add_quick_flag, digits_splits, print_and_save, save_progress, start_quick
 import tensorflow as tf  # noqa: E402
 
-from tfbin import batchnorm, callbacks, cost, data, training, transfer, zoo
+from tfbin import batchnorm, callbacks, cost, training, transfer, zoo
 from tfbin.demo import pabt as pabt_demo
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -92,16 +91,6 @@ VARIANTS.update({
 DIRECT = {"bnn_1x1": (1, 1), "mbn_3x3": (3, 3)}
 
 
-def splits(split, quick=False):
-    """Arrays to fit and evaluate on: train/validation inside the training split, or train/test."""
-    arrays = data.digits_arrays()
-    if split == "validation":
-        x_fit, x_val, y_fit, y_val = train_test_split(arrays.x_train, arrays.y_train, test_size=0.25,
-                                                      random_state=0, stratify=arrays.y_train)
-        arrays = data.Arrays(x_fit, y_fit, x_val, y_val, num_classes=10)
-    return quick_digits(arrays) if quick else arrays
-
-
 def variant_settings(row):
     if row == "pabt_old":
         return VARIANTS["old"]
@@ -126,7 +115,8 @@ def run(row, width, epochs, float_epochs, arrays, seed):
     x_fit, x_eval, y_eval = arrays.x_train, arrays.x_test, arrays.y_test
     m, n = DIRECT.get(row, (3, 3))
     tf.keras.utils.set_random_seed(seed)
-    model = zoo.digits_resnet(width=width, conv="mbn", weight_bases=m, activation_bases=n)
+    model = zoo.digits_resnet(arrays.x_train.shape[1:], arrays.num_classes, width=width, conv="mbn",
+                              weight_bases=m, activation_bases=n)
     binary_epochs = epochs
     if float_epochs:
         transfer.pretrain_float(model, arrays, float_epochs, verbose=0)
@@ -174,7 +164,7 @@ def stats(values):
 
 def table(records, args):
     lines = [
-        f"digits (`tfbin.data.digits_arrays`), split `{args.split}`"
+        f"digits at {args.image_size}x{args.image_size} (`tfbin.data.digits_arrays`), split `{args.split}`"
         + (" (a stratified quarter of the training split held out)" if args.split == "validation" else "")
         + f", digits_resnet, {args.epochs} total epochs per row, Bop + Adam, linear eta/phi decay to 1%,"
         f" seeds {args.seeds}; +float: {args.float_epochs} of those epochs train the float twin",
@@ -221,6 +211,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     rows = ["bnn_1x1", "pabt_old", "pabt_new", "mbn_3x3"]
     parser.add_argument("--split", choices=("validation", "test"), default="validation")
+    parser.add_argument("--image-size", type=int, default=8, help="digits upsampled to this size (8 to 32)")
     parser.add_argument("--widths", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--epochs", type=int, default=30, help="total epochs of every row")
     parser.add_argument("--float-epochs", type=int, default=0,
@@ -253,7 +244,7 @@ def main(argv=None):
 
     out = args.out or os.path.join(RESULTS, f"pabt_digits_{args.split}.md")
     runs = args.runs or os.path.splitext(out)[0] + ".json"
-    arrays = splits(args.split, args.quick)
+    arrays = digits_splits(args.image_size, args.split, args.quick)[0]
     records, flat = {}, []
     total = len(args.widths) * len(inits) * len(args.rows) * len(args.seeds)
 

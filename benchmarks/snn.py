@@ -3,18 +3,29 @@
 The paper: "Sub-bit Neural Networks" (SNN), ICCV 2021.
 
 Part 1 trains the digits residual net (`tfbin.zoo.digits_resnet`) for the same
-number of epochs per row and seed and reports test accuracy (moving
-BatchNorm statistics) as mean and std over seeds:
+number of epochs per row and seed, with `tfbin.training.train`'s defaults,
+and reports accuracy (moving BatchNorm statistics, re-estimated as `train`
+does) as mean and std over seeds. With `--split validation` (the default) a
+stratified quarter of the training split is held out and scored, and the test
+column gives the same models' test accuracy, looked at after the rows were
+compared on validation:
 
 - bnn:        larq QuantConv2D BNN (sign activations and kernels), Bop + Adam;
 - irnet_bnn:  IR-Net (LibraSign kernels, ErrorDecaySign activations), Adam, ErrorDecay;
 - snn_tauN:   SubBitConv2D with N bits per 3x3 kernel, trained like irnet_bnn,
-              codebooks refined every 25 steps (RefineCodebooks);
-- vanilla_snn_tau5: the same without refinement (the codebook stays the random sample);
-- snn_tau5_init0.05: refinement with codebook_init 0.05 instead of 1, so that
-              members can flip within a short run;
-- irnet_bnn_tmin1e-3: IR-Net with T_min = 1e-3 (IR-Net's ResNet-20 1w/1a code)
-              instead of 0.1.
+              codebooks refined every 25 steps by RefineCodebooks' default
+              "centroid" rule (a Lloyd step on the kernels);
+- vanilla_snn_tauN: the same without refinement (the codebook stays the random
+              sample: the paper's Vanilla-SNN);
+- gradient_snn_tau5: the SNN paper's rule (RefineCodebooks(rule="gradient"),
+              codebook_init 1, as the SNN code);
+- gradient_snn_tau5_init0.05: the same with codebook_init 0.05, so that members
+              can flip within a short run.
+
+"kernel bits off" is the share of binary weights whose codebook member
+differs from the sign of the latent kernel (what the codebook costs), and
+"members used" the share of codebook members some kernel maps to, both over
+the sub-bit layers of the last seed's model.
 
 Part 2 builds ResNet-18 (ImageNet, 224x224), ResNet-20 (CIFAR, 18 binary 3x3
 convolutions) and ResNet-50 (CIFAR, bottlenecks with binary 1x1 layers) with
@@ -24,7 +35,7 @@ computation-sharing estimate, next to the published figures where there are
 some: the SNN paper's Table 6 (ResNet-50, CIFAR-10) and the SNN code's README
 (ResNet-18, ImageNet).
 
-    python benchmarks/snn.py --width 8 --epochs 20 --seeds 0 1 2
+    python benchmarks/snn.py --image-size 16 --width 16 --epochs 12 --seeds 0 1 2
     python benchmarks/snn.py --skip-training            # the cost tables only
     python benchmarks/snn.py --skip-training --skip-costs --sizes   # LCE vs compact file sizes
 
@@ -32,94 +43,129 @@ With --sizes, part 3 converts ResNet-18 and ResNet-20 with LCE and compares
 the flatbuffer with the compact sub-bit file (`tfbin.subbit`). `--quick` makes
 any of these commands a smoke run (see `--help`).
 
-Prints and saves Markdown tables: benchmarks/results/snn_accuracy.md,
+Prints and saves Markdown tables: benchmarks/results/snn_accuracy_<image size>_<epochs>ep.md,
 snn_costs.md and snn_sizes.md.
 """
 import argparse
 import os
+import shlex
 import sys
 import time
 
 import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import QUICK_DIGITS, add_quick_flag, print_and_save, quick_digits, start_quick
+from common import QUICK_DIGITS, add_quick_flag, cpu_flags, digits_splits, print_and_save, start_quick
 import tensorflow as tf  # noqa: E402
 
-from tfbin import callbacks, cost, data, subbit, training, zoo
+from tfbin import callbacks, cost, subbit, training, zoo
 from tfbin.layers import SubBitConv2D
 
-# name: (conv, tau, refine, codebook_init, t_min); None: the command line's value.
+# name: (conv, tau, refinement rule or None, codebook_init); None: the command line's value.
 ROW_SPECS = {
-    "bnn": ("bnn", 9, False, None, None),
-    "irnet_bnn": ("irnet", 9, False, None, None),
-    "snn_tau7": ("snn", 7, True, None, None),
-    "snn_tau6": ("snn", 6, True, None, None),
-    "snn_tau5": ("snn", 5, True, None, None),
-    "vanilla_snn_tau5": ("snn", 5, False, None, None),
-    "snn_tau5_init0.05": ("snn", 5, True, 0.05, None),
-    "irnet_bnn_tmin1e-3": ("irnet", 9, False, None, 1e-3),
+    "bnn": ("bnn", 9, None, None),
+    "irnet_bnn": ("irnet", 9, None, None),
+    "snn_tau7": ("snn", 7, "centroid", None),
+    "vanilla_snn_tau7": ("snn", 7, None, None),
+    "snn_tau6": ("snn", 6, "centroid", None),
+    "snn_tau5": ("snn", 5, "centroid", None),
+    "vanilla_snn_tau5": ("snn", 5, None, None),
+    "gradient_snn_tau5": ("snn", 5, "gradient", None),
+    "gradient_snn_tau5_init0.05": ("snn", 5, "gradient", 0.05),
 }
+DEFAULT_ROWS = ("bnn", "irnet_bnn", "snn_tau7", "vanilla_snn_tau7", "snn_tau5", "vanilla_snn_tau5",
+                "gradient_snn_tau5")
 ROWS = tuple(ROW_SPECS)
 COST_TAUS = (9, 8, 7, 6, 5, 4)
 RESNET50_TAUS = (9, 5, 4, 3)
 SIZE_TAUS = (9, 7, 5, 4)
 # A smoke run's taus: the BNN every ratio divides by, and one sub-bit setting.
 QUICK_TAUS = (9, 5)
+# A smoke run's rows: one of each kind of training, both refinement rules.
+QUICK_ROWS = ("bnn", "irnet_bnn", "snn_tau5", "gradient_snn_tau5")
 
 # Published figures: (Mbit, bit-OPs in G) per tau.
 SNN_README_RESNET18 = {9: (10.99, 1.677), 6: (7.324, 0.883), 5: (6.103, 0.501), 4: (4.882, 0.297)}
 SEED_TABLE6_RESNET50 = {9: (23.45, 1.221), 5: (13.87, 0.333), 4: (11.09, 0.239), 3: (8.321, 0.191)}
 
 
-def run_row(row, arrays, args, seed):
-    conv, tau, refine, codebook_init, t_min = ROW_SPECS[row]
+def codebook_fit(model):
+    """(share of kernel bits off their codebook member, share of members used) over the sub-bit layers."""
+    off, used = [], []
+    for layer in model.layers:
+        if isinstance(layer, SubBitConv2D):
+            units, indices = layer.standardized_units(), layer.unit_indices()
+            members = tf.keras.backend.get_value(layer.codebook)[indices]
+            off.append(np.mean(np.where(units >= 0, 1.0, -1.0) != members))
+            used.append(len(np.unique(indices)) / 2**layer.tau)
+    return (float(np.mean(off)), float(np.mean(used))) if off else (None, None)
+
+
+def run_row(row, arrays, test, args, seed):
+    conv, tau, rule, codebook_init = ROW_SPECS[row]
     codebook_init = codebook_init or args.codebook_init
     tf.keras.utils.set_random_seed(seed)
-    model = zoo.digits_resnet(width=args.width, conv=conv, tau=tau)
+    model = zoo.digits_resnet(arrays.x_train.shape[1:], arrays.num_classes, width=args.width, conv=conv, tau=tau)
     for layer in model.layers:
         if isinstance(layer, SubBitConv2D):
             layer.codebook_init = codebook_init
             layer.codebook_latent.assign(layer.codebook * codebook_init)
-    extra = [] if conv == "bnn" else [callbacks.ErrorDecay(t_min=t_min or args.t_min, t_max=args.t_max)]
-    if refine:
-        extra.append(callbacks.RefineCodebooks(update_every=args.refine_every, seed=seed))
+    extra = [] if conv == "bnn" else [callbacks.ErrorDecay(t_min=args.t_min, t_max=args.t_max)]
+    if rule:
+        extra.append(callbacks.RefineCodebooks(update_every=args.refine_every, rule=rule, seed=seed))
     history = training.train(model, arrays, args.epochs, callbacks=extra, verbose=0)
     _, accuracy = model.evaluate(arrays.x_test, arrays.y_test, verbose=0)
-    changes = sum(history.history.get("snn_codebook_changes", [0]))
-    return accuracy, cost.model_cost(model), len(subbit.to_bytes(model)), changes
+    _, test_accuracy = model.evaluate(test.x_test, test.y_test, verbose=0)
+    return {
+        "accuracy": accuracy, "test_accuracy": test_accuracy, "cost": cost.model_cost(model),
+        "size": len(subbit.to_bytes(model)), "changes": sum(history.history.get("snn_codebook_changes", [0])),
+        "fit": codebook_fit(model),
+    }
+
+
+def _mean_std(values):
+    return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
+
+
+def _share(value):
+    return "-" if value is None else f"{value:.1%}"
 
 
 def accuracy_table(args):
-    arrays = data.digits_arrays()
-    if args.quick:
-        arrays = quick_digits(arrays)
+    arrays, test = digits_splits(args.image_size, args.split, args.quick)
     results = {}
     for row in args.rows:
-        accuracies = []
+        runs = []
         for seed in args.seeds:
             start = time.perf_counter()
-            accuracy, model_cost, size, changes = run_row(row, arrays, args, seed)
-            accuracies.append(accuracy)
-            print(f"{row:<18} seed {seed}: accuracy {accuracy:.4f}  codebook changes {changes:.0f}  "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
-        results[row] = (accuracies, model_cost, size, changes)
+            runs.append(run_row(row, arrays, test, args, seed))
+            print(f"{row:<26} seed {seed}: {args.split} accuracy {runs[-1]['accuracy']:.4f}  codebook changes "
+                  f"{runs[-1]['changes']:.0f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+        results[row] = runs
+    scored = "validation" if args.split == "validation" else "test"
     lines = [
-        f"digits ({len(arrays.x_train)} train / {len(arrays.x_test)} test images), digits_resnet width {args.width}, {args.epochs} epochs, "
-        f"batch 64, seeds {args.seeds}; bnn: Bop + Adam; the others: Adam on real latent weights, "
-        f"ErrorDecay t {args.t_min:g} -> {args.t_max:g}; snn: RefineCodebooks every {args.refine_every} "
-        f"steps, codebook_init {args.codebook_init:g} (unless the row says otherwise). "
-        "Accuracy with moving BatchNorm statistics.",
+        f"digits at {args.image_size}x{args.image_size} ({len(arrays.x_train)} training / {len(arrays.x_test)} "
+        f"{scored} images{'; a stratified quarter of the training split held out' if scored == 'validation' else ''}"
+        f"), digits_resnet width {args.width}, {args.epochs} epochs, batch 64, seeds {args.seeds}; "
+        "`tfbin.training.train`'s defaults (bnn: Bop + Adam; the others: Adam on real latent weights, eta 1e-2 "
+        f"decaying linearly to 1%), ErrorDecay t {args.t_min:g} -> {args.t_max:g}; refinement every "
+        f"{args.refine_every} steps, codebook_init {args.codebook_init:g} (unless the row says otherwise). "
+        f"Accuracy with re-estimated moving BatchNorm statistics; CPU: {cpu_flags()}.",
         "",
-        "| model | tau | test accuracy mean | std | per seed | #Params (Mbit, binary) | bit-OPs (LCE) "
-        "| compact file (B) | codebook changes (last seed) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| model | tau | {scored} accuracy mean ± std | per seed | "
+        + ("test accuracy mean ± std | " if scored == "validation" else "")
+        + "kernel bits off their member | members used | codebook changes (last seed) "
+        "| #Params (Mbit, binary) | compact file (B) |",
+        "|---|---|---|---|" + ("---|" if scored == "validation" else "") + "---|---|---|---|---|",
     ]
-    for row, (accuracies, model_cost, size, changes) in results.items():
-        per_seed = ", ".join(f"{a:.4f}" for a in accuracies)
+    for row, runs in results.items():
+        accuracies = [run["accuracy"] for run in runs]
+        off, used = runs[-1]["fit"]
         lines.append(
-            f"| {row} | {ROW_SPECS[row][1]} | {np.mean(accuracies):.4f} | {np.std(accuracies):.4f} | {per_seed} "
-            f"| {model_cost.binary_mbit:.4f} | {model_cost.bit_ops:,} | {size:,} | {changes:.0f} |"
+            f"| {row} | {ROW_SPECS[row][1]} | {_mean_std(accuracies)} | {', '.join(f'{a:.4f}' for a in accuracies)} | "
+            + (f"{_mean_std([run['test_accuracy'] for run in runs])} | " if scored == "validation" else "")
+            + f"{_share(off)} | {_share(used)} | {runs[-1]['changes']:.0f} | {runs[-1]['cost'].binary_mbit:.4f} "
+            f"| {runs[-1]['size']:,} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -250,10 +296,14 @@ def size_table(taus=SIZE_TAUS):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--width", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--image-size", type=int, default=16, help="digits upsampled to this size (8 to 32)")
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--split", choices=("validation", "test"), default="validation",
+                        help="score a held-out quarter of the training split (and report test accuracy "
+                             "alongside), or the test split")
+    parser.add_argument("--rows", nargs="+", default=list(DEFAULT_ROWS), choices=ROWS)
     parser.add_argument("--t-min", type=float, default=0.1, help="ErrorDecay's T_min")
     parser.add_argument("--t-max", type=float, default=10.0, help="ErrorDecay's T_max")
     parser.add_argument("--refine-every", type=int, default=25, help="RefineCodebooks' update_every")
@@ -264,19 +314,25 @@ def main(argv=None):
     parser.add_argument("--sizes", action="store_true",
                         help="also convert ResNet-18 and ResNet-20 with LCE and compare file sizes (slow)")
     parser.add_argument("--out-dir", default=os.path.join(os.path.dirname(__file__), "results"),
-                        help="writes snn_accuracy.md, snn_costs.md and snn_sizes.md here")
-    add_quick_flag(parser, "width 4, 1 epoch, the first seed, " + QUICK_DIGITS + "; cost and size tables at tau "
+                        help="writes snn_accuracy_<image size>_<epochs>ep.md, snn_costs.md and snn_sizes.md here")
+    add_quick_flag(parser, "8x8 digits, width 4, 1 epoch, refinement every step, the first seed, rows "
+                           + ", ".join(QUICK_ROWS) + " unless --rows is given, " + QUICK_DIGITS + "; cost and size tables at tau "
                            + " and ".join(map(str, QUICK_TAUS)) + " only (each tau builds full-size networks)")
     args = parser.parse_args(argv)
     start_quick(args)
     cost_taus, resnet50_taus, size_taus = COST_TAUS, RESNET50_TAUS, SIZE_TAUS
     if args.quick:
-        args.width, args.epochs, args.seeds = 4, 1, args.seeds[:1]
+        args.image_size, args.width, args.epochs, args.seeds = 8, 4, 1, args.seeds[:1]
+        args.refine_every = 1
+        if args.rows == list(DEFAULT_ROWS):
+            args.rows = list(QUICK_ROWS)
         cost_taus = resnet50_taus = size_taus = QUICK_TAUS
 
     if not args.skip_training:
-        print_and_save("## Accuracy on digits\n\n" + accuracy_table(args),
-                       os.path.join(args.out_dir, "snn_accuracy.md"))
+        command = "python benchmarks/snn.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        print_and_save(f"## Accuracy on digits at {args.image_size}x{args.image_size}\n\n" + accuracy_table(args)
+                       + f"\nCommand: `{command}`\n",
+                       os.path.join(args.out_dir, f"snn_accuracy_{args.image_size}_{args.epochs}ep.md"))
     if not args.skip_costs:
         print_and_save("## #Params and bit-OPs (the SNN paper's conventions)\n\n"
                        + cost_table(cost_taus, resnet50_taus),

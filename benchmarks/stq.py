@@ -343,8 +343,13 @@ def digits_run(name, arrays, args, seed):
     return accuracy, float(model_cost.pfr or 0.0), model_cost.bit_ops
 
 
+def digits_file(image_size):
+    """stq_digits.md for 8x8 digits, stq_digits_<size>.md for upsampled ones."""
+    return "stq_digits.md" if image_size == 8 else f"stq_digits_{image_size}.md"
+
+
 def digits_table(args):
-    arrays = data.digits_arrays()
+    arrays = data.digits_arrays(image_size=args.image_size)
     if args.quick:
         arrays = quick_digits(arrays)
         start_quick(args)  # here, not in main: only training gains from it, conversions do not
@@ -362,13 +367,15 @@ def digits_table(args):
     lines = [
         "# STQ-Nets on digits: BNN vs STQ-A vs STQ-B",
         "",
-        f"`python benchmarks/stq.py --part digits --width {args.width} --epochs {args.epochs}"
+        f"`python benchmarks/stq.py --part digits --image-size {args.image_size} --width {args.width} "
+        f"--epochs {args.epochs}"
         f"{' --decay' if args.decay else ''}{' --quick' if args.quick else ''} "
         f"--seeds {' '.join(map(str, args.seeds))}`: "
         f"`tfbin.zoo.digits_resnet(width={args.width}, block=\"basic\")`, {args.epochs} epochs each, Bop + Adam"
         f"{', eta and gamma decaying linearly' if args.decay else ''}. STQ-A: L1 {stq_demo.L1_STRENGTH:g} on the "
         f"BatchNorm scales, pruned to PFR {stq_demo.TARGET_PFR} at the start of epoch {half}, then fine-tuned; "
-        f"STQ-B: expander masks, compression 2. Test accuracy with BatchNorm moving statistics.",
+        f"STQ-B: expander masks, compression 2. Digits at {args.image_size}x{args.image_size}; test accuracy with "
+        "BatchNorm moving statistics.",
         "",
         "| model | PFR | bit-OPs | test accuracy mean | std | per seed |",
         "|---|---:|---:|---:|---:|---|",
@@ -390,10 +397,11 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=20, help="timed runs per flatbuffer and kernel")
     parser.add_argument("--seed", type=int, default=0, help="ResNet-18 weights and inputs")
     parser.add_argument("--width", type=int, default=16, help="digits net width")
+    parser.add_argument("--image-size", type=int, default=8, help="digits upsampled to this size (8 to 32)")
     parser.add_argument("--epochs", type=int, default=30, help="digits epochs per model")
     parser.add_argument("--decay", action="store_true", help="decay eta and Bop's gamma linearly over the run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="digits seeds")
-    parser.add_argument("--out", default=RESULTS, help="folder for stq_resnet18.md and stq_digits.md")
+    parser.add_argument("--out", default=RESULTS, help="folder for stq_resnet18.md and stq_digits[_<image size>].md")
     parser.add_argument("--save", help="also write the ResNet-18 flatbuffers to this folder (to time on a device)")
     add_quick_flag(parser, f"ResNet-18 at {QUICK_INPUT_SIZE}x{QUICK_INPUT_SIZE} instead of {INPUT_SIZE}x{INPUT_SIZE}, "
                            f"one PFR ({QUICK_PFR}) and one compression ({QUICK_COMPRESSION}) per layout (each "
@@ -420,9 +428,9 @@ def main(argv=None):
         table = digits_table(args)
         if args.json:
             os.makedirs(args.out, exist_ok=True)
-            write_atomic(os.path.join(args.out, "stq_digits.md"), table.encode())
+            write_atomic(os.path.join(args.out, digits_file(args.image_size)), table.encode())
         else:
-            print_and_save(table, os.path.join(args.out, "stq_digits.md"))
+            print_and_save(table, os.path.join(args.out, digits_file(args.image_size)))
     return 0
 
 

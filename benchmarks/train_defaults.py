@@ -50,10 +50,9 @@ import sys
 import time
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import add_quick_flag, print_and_save, quick_digits, save_progress, start_quick
+from common import add_quick_flag, cpu_flags, digits_splits, print_and_save, save_progress, start_quick
 import tensorflow as tf  # noqa: E402
 
 from tfbin import data, optimizers, training, zoo  # noqa: E402
@@ -81,18 +80,6 @@ CANDIDATES = {
 }
 ROWS = ("old", "new", "bop_row", "ste_row")
 DEMO_ROWS = {"bop_row": "bop", "ste_row": "ste"}
-
-
-def splits(size, split, quick):
-    """(fit, test) `Arrays` of digits at `size`: fit is train/validation inside the training split, or train/test."""
-    arrays = data.digits_arrays(image_size=size)
-    if quick:
-        arrays = quick_digits(arrays)
-    if split == "test":
-        return arrays, arrays
-    x_fit, x_val, y_fit, y_val = train_test_split(arrays.x_train, arrays.y_train, test_size=0.25,
-                                                  random_state=0, stratify=arrays.y_train)
-    return data.Arrays(x_fit, y_fit, x_val, y_val, num_classes=arrays.num_classes), arrays
 
 
 def as_dataset(arrays, batch_size, seed):
@@ -125,7 +112,7 @@ def candidate_optimizer(settings, steps_per_epoch, epochs):
 
 
 def run(row, size, width, epochs, split, seed, feed, quick):
-    arrays, test = splits(size, split, quick)
+    arrays, test = digits_splits(size, split, quick)
     settings = settings_of(row)
     batch_size = settings["batch_size"] if settings else BATCH_SIZE
     dataset = as_dataset(arrays, batch_size, seed) if feed == "dataset" else arrays
@@ -151,16 +138,6 @@ def run(row, size, width, epochs, split, seed, feed, quick):
 
 def stats(values):
     return float(np.mean(values)), float(np.std(values))
-
-
-def cpu_flags():
-    """The SIMD flags of /proc/cpuinfo that bear on binary kernels."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(next(line for line in f if line.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return "unknown"
-    return ", ".join(flag if flag in flags else f"no {flag}" for flag in ("avx2", "avx512f", "avx512_vpopcntdq"))
 
 
 def table(records, args):

@@ -138,11 +138,14 @@ def test_pabt_smoothness_command_runs_each_setting(tmp_path):
 
 
 def test_snn_command_trains_every_row_and_writes_the_cost_table(tmp_path):
-    run_benchmark("snn.py", "--width", "8", "--epochs", "20", "--seeds", "0", "1", "2", "--quick",
-                  "--out-dir", str(tmp_path), out_dir=tmp_path)
-    accuracy = tables((tmp_path / "snn_accuracy.md").read_text())[0]
-    assert first_column(accuracy) == ["bnn", "irnet_bnn", "snn_tau7", "snn_tau6", "snn_tau5", "vanilla_snn_tau5",
-                                      "snn_tau5_init0.05", "irnet_bnn_tmin1e-3"]
+    run_benchmark("snn.py", "--image-size", "16", "--width", "16", "--epochs", "12", "--seeds", "0", "1", "2",
+                  "--quick", "--out-dir", str(tmp_path), out_dir=tmp_path)
+    header, rows = tables((tmp_path / "snn_accuracy_8_1ep.md").read_text())[0]
+    assert first_column((header, rows)) == ["bnn", "irnet_bnn", "snn_tau5", "gradient_snn_tau5"]
+    column = {name: header.index(name) for name in ("kernel bits off their member", "codebook changes (last seed)")}
+    assert [row[column["kernel bits off their member"]] == "-" for row in rows] == [True, True, False, False]
+    assert int(rows[2][column["codebook changes (last seed)"]]) > 0  # the centroid rule moved members
+    assert "test accuracy mean ± std" in header  # scored on validation, test reported alongside
     costs = tables((tmp_path / "snn_costs.md").read_text())[0]
     assert len({row[0] for row in costs[1]}) == 3 and {row[1] for row in costs[1]} == {"9", "5"}
     assert not (tmp_path / "snn_sizes.md").exists()
