@@ -68,6 +68,9 @@ NETS = {
 }
 # A smoke run's net when --nets names none, its inputs (every net's), calibration samples and DeepLab size.
 QUICK_NET, QUICK_SHAPE, QUICK_SAMPLES, QUICK_DEEPLAB = "ResNet-20 @32", (32, 32, 3), 4, (32, 32)
+# The smoke run's DeepLab width: the same layers and operators as at the zoo's 64, a sixteenth of the
+# weights, and conversions that take half as long.
+DEEPLAB_WIDTH, QUICK_DEEPLAB_WIDTH = 64, 16
 VARIANTS = (
     "BNN", "BNN, binary classifier", "MBN 2/2", "MBN 2/2, per-pair export", "MBN 3/3", "MBN 3/3, per-pair export",
     "PaBT 3/3 -> 1/1", "float", "int8",
@@ -133,12 +136,14 @@ def measure_deeplab(size, variant, args):
     tf.keras.utils.set_random_seed(args.seed)
     bases = 1 if variant == "BNN" else int(variant[4])
     scheme = dict(conv="bnn") if variant == "BNN" else dict(conv="mbn", weight_bases=bases, activation_bases=bases)
-    model = zoo.deeplab(shape, num_classes=19, **scheme)
+    width = QUICK_DEEPLAB_WIDTH if args.quick else DEEPLAB_WIDTH
+    model = zoo.deeplab(shape, num_classes=19, width=width, **scheme)
     model = realistic_weights(model, x[:2], seed=args.seed)
     result = convert(model, calibration_data=x)
     latency = time_tflite(result.tflite, threads=args.threads, warmup=1, runs=args.large_runs)
     row = {
-        "net": f"DeepLab (ResNet-18, ASPP 1/8/12/18) @{size[0]}x{size[1]}", "variant": variant,
+        "net": f"DeepLab (ResNet-18{'' if width == DEEPLAB_WIDTH else f' width {width}'}, ASPP 1/8/12/18) "
+               f"@{size[0]}x{size[1]}", "variant": variant,
         "size_bytes": result.size_bytes, "census": result.census, "median_ms": latency.median_ms,
         "argmax_agreement": result.parity.argmax_agreement, "p90_rel_error": result.parity.p90_rel_error,
         "timings": result.timings,
@@ -318,7 +323,8 @@ def main(argv=None):
                         f"(default {PREVIOUS_OPENVINO}, the last one)")
     add_quick_flag(parser, f"{QUICK_NET} only unless --nets names others, every net at "
                            f"{QUICK_SHAPE[0]}x{QUICK_SHAPE[1]} on {QUICK_SAMPLES} calibration inputs (ResNet-18 "
-                           f"conversions at 224x224 take minutes), DeepLab at {QUICK_DEEPLAB[0]}x{QUICK_DEEPLAB[1]}, "
+                           f"conversions at 224x224 take minutes), DeepLab at {QUICK_DEEPLAB[0]}x{QUICK_DEEPLAB[1]} "
+                           f"and width {QUICK_DEEPLAB_WIDTH}, "
                            "1 timed run, 1 timing pass of 1 round", trains=False)
     args = parser.parse_args(argv)
     if min(args.runs, args.large_runs, args.threads, args.passes) < 1:
