@@ -61,3 +61,16 @@ def test_train_keeps_eta_and_gamma_constant_without_decay():
     eta, gamma = schedules(model.optimizer)
     assert float(eta) == pytest.approx(BOP_DEFAULTS["learning_rate"])
     assert float(gamma) == pytest.approx(BOP_DEFAULTS["gamma"])
+
+
+def test_epoch_lines_print_one_line_per_epoch_whatever_the_callbacks_log(capsys):
+    class Note(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["note"] = f"epoch {epoch} done"
+
+    digits = data.digits_arrays()
+    model = zoo.digits_resnet(width=4)
+    training.train(model, digits, epochs=2, callbacks=[Note()], verbose=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert [line.split(" - ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all(" - loss: " in line and " - val_accuracy: " in line and line.endswith(" done") for line in lines)

@@ -52,9 +52,17 @@ class EpochLines(tf.keras.callbacks.Callback):
         self._started = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        figures = "".join(f" - {name}: {float(value):.4g}" for name, value in (logs or {}).items())
+        figures = "".join(f" - {name}: {_figure(value)}" for name, value in (logs or {}).items())
         print(f"epoch {epoch + 1}/{self.params['epochs']} - {time.monotonic() - self._started:.1f} s{figures}",
               flush=True)
+
+
+def _figure(value):
+    """A logged number to 4 significant digits; anything else a callback logged, as it prints."""
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def fit_progress(verbose):
