@@ -74,3 +74,24 @@ def digits_splits(image_size, split, quick=False):
     x_fit, x_val, y_fit, y_val = train_test_split(arrays.x_train, arrays.y_train, test_size=0.25,
                                                   random_state=0, stratify=arrays.y_train)
     return data.Arrays(x_fit, y_fit, x_val, y_val, num_classes=arrays.num_classes), arrays
+
+
+def prune_options(settings):
+    """`PruneToBinary` keyword arguments from a benchmark's flat, JSON-recordable settings.
+
+    `fade_steps`, `importance_window`, `order` and `budget` become the callback's `Fading`,
+    `TaylorImportance` and `Selection` objects; every other setting passes through.
+    """
+    from tfbin import pabt
+
+    options = dict(settings)
+    fade_steps = options.pop("fade_steps", None)
+    window = options.pop("importance_window", None)
+    selection = {key: options.pop(key) for key in ("order", "budget") if key in options}
+    if fade_steps:
+        options["fading"] = pabt.Fading(fade_steps)
+    if window:
+        options["importance"] = pabt.TaylorImportance(window)
+    if selection:
+        options["selection"] = pabt.Selection(**selection)
+    return options

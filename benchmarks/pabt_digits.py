@@ -45,7 +45,8 @@ import time
 import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import QUICK_DIGITS, add_quick_flag, digits_splits, print_and_save, save_progress, start_quick
+from common import (QUICK_DIGITS, add_quick_flag, digits_splits, print_and_save, prune_options, save_progress,
+                    start_quick)
 import tensorflow as tf  # noqa: E402
 
 from tfbin import batchnorm, callbacks, cost, training, transfer, zoo
@@ -56,7 +57,7 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 # PruneToBinary settings tried on the validation split. Each names the
 # callback's keyword arguments (with statistics data unless "statistics":
 # False) and the pruning phase as fractions of the binary training epochs.
-OLD = dict(start=1 / 6, end=2 / 3, frequency="step", update_every=1, statistics=False)
+OLD = dict(start=1 / 6, end=2 / 3, schedule="linear", frequency="step", update_every=1, statistics=False)
 VARIANTS = {
     "old": OLD,
     "old+bn": {**OLD, "statistics": True},
@@ -108,7 +109,7 @@ def prune_callback(row, epochs, x_fit, seed):
     end = min(epochs, max(start + 1, int(round(settings.pop("end") * epochs))))
     statistics = settings.pop("statistics")
     return callbacks.PruneToBinary(start, end, seed=seed, statistics_data=x_fit if statistics else None,
-                                   **settings)
+                                   **prune_options(settings))
 
 
 def run(row, width, epochs, float_epochs, arrays, seed):

@@ -34,13 +34,13 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import QUICK_DIGITS, add_quick_flag, print_and_save, quick_digits, start_quick
+from common import QUICK_DIGITS, add_quick_flag, print_and_save, prune_options, quick_digits, start_quick
 import larq as lq  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfbin import callbacks, data, distillation, optimizers, pruning, training, zoo
+from tfbin import callbacks, data, distillation, optimizers, pabt, pruning, training, zoo
 from tfbin.files import write_json
-from tfbin.layers import MultiBaseConv2D
+from tfbin.layers import MultiBaseConv2D, live_mask
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 WIDTH, QUICK_WIDTH = 32, 4
@@ -65,54 +65,38 @@ class GeometricSchedule(pruning.PruningSchedule):
 
 
 def _live(layer):
-    """The number of fully live convolutions of a MultiBaseConv2D."""
-    return int((tf.keras.backend.get_value(layer.mask) >= 1).sum())
+    """The number of live convolutions of a MultiBaseConv2D that are not fading."""
+    return int(live_mask(tf.keras.backend.get_value(layer.mask), include_fading=False).sum())
 
 
-def _target(prune, layer, time):
-    """How many convolutions `layer` keeps at `time` under `prune`'s per-layer schedule."""
-    return prune.schedule.live_count(layer.weight_bases * layer.activation_bases, time)
-
-
-class TotalBudget(callbacks.PruneToBinary):
+class TotalBudget(pabt.Selection):
     """A global budget whose schedule runs over the network's total (one convolution per layer at the end).
 
     `budget="global"` follows the sum of the per-layer schedules, so its removals come in steps of one
-    per layer at the same times; this total falls one convolution at a time. For frequency="step" and
-    runs longer than the pruning phase, as here.
+    per layer at the same times; this total falls one convolution at a time.
     """
 
-    def _global_excess(self, masks, committed, target, event):
-        layers = len(self._layers)
-        total = sum(layer.weight_bases * layer.activation_bases for layer in self._layers)
-        time = event / self.params["steps"]  # frequency="step": event counts steps
-        target = layers - 1 + self.schedule.live_count(total - layers + 1, time)
-        return super()._global_excess(masks, committed, target, event)
+    def network_target(self, schedule, layers, time):
+        total = sum(layer.weight_bases * layer.activation_bases for layer in layers)
+        return len(layers) - 1 + schedule.live_count(total - len(layers) + 1, time)
 
 
-class MeasuredImportance(callbacks.PruneToBinary):
-    """Before a layer prunes, scores each live convolution by the training loss measured without it.
+class MeasuredImportance(pabt.Importance):
+    """Scores each live convolution by the training loss measured without it.
 
     The loss increase on `samples` training images (batch statistics, as in training) replaces the
     Taylor estimate |c * dL/dc|, which is first order and a removal late in the schedule is not small.
     """
 
-    def __init__(self, *args, samples=512, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.samples = samples
+    def __init__(self, samples=512, seed=0):
+        self.samples, self.seed = samples, seed
         self._x, self._y = None, None
 
     def set_training_data(self, x, y):
         self._x, self._y = x, y
 
-    def _prune(self, time, event):
-        for layer in self._layers:
-            if _live(layer) > _target(self, layer, time):
-                mask = tf.keras.backend.get_value(layer.mask)
-                layer.importance.assign(self._loss_increase(layer, mask, event).astype(np.float32))
-        super()._prune(time, event)
-
-    def _loss_increase(self, layer, mask, event):
+    def scores(self, layer, event, layer_index):
+        mask = tf.keras.backend.get_value(layer.mask)
         rng = np.random.default_rng([self.seed, event])
         chosen = rng.choice(len(self._x), size=min(len(self._x), self.samples), replace=False)
         x, y = tf.constant(self._x[chosen]), tf.constant(self._y[chosen])
@@ -122,7 +106,7 @@ class MeasuredImportance(callbacks.PruneToBinary):
         loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         scores = np.full(mask.shape, np.inf)
         base = float(loss(y, self.model(x, training=True)))
-        for live in zip(*np.nonzero(mask >= 1)):
+        for live in zip(*np.nonzero(live_mask(mask, include_fading=False))):
             trial = mask.copy()
             trial[live] = 0.0
             layer.mask.assign(trial)
@@ -130,10 +114,11 @@ class MeasuredImportance(callbacks.PruneToBinary):
         layer.mask.assign(mask)
         for variable, value in zip(statistics, saved):
             variable.assign(value)
-        return np.where(np.isfinite(scores), scores - scores[np.isfinite(scores)].min(), 0.0)
+        # Held as a layer weight before, so float32: the same ties as the runs recorded.
+        return np.where(np.isfinite(scores), scores - scores[np.isfinite(scores)].min(), 0.0).astype(np.float32)
 
 
-class StaggeredPrune(callbacks.PruneToBinary):
+class StaggeredSelection(pabt.Selection):
     """Per-layer schedules that end `lead` epochs apart, first layer first, the last at `end_epoch`.
 
     With one schedule every layer loses its second-last convolution at the same step; staggered,
@@ -141,19 +126,18 @@ class StaggeredPrune(callbacks.PruneToBinary):
     schedule compressed to fit.
     """
 
-    def __init__(self, *args, lead=0.5, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, lead=0.5, **kwargs):
+        super().__init__(**kwargs)
         self.lead = lead
 
-    def _prune(self, time, event):
-        layers, start, end = self._layers, self.schedule.start_epoch, self.schedule.end_epoch
-        try:
-            for index, layer in enumerate(layers):
-                own_end = end - self.lead * (len(layers) - 1 - index)
-                self._layers = [layer]
-                super()._prune(start + (time - start) * (end - start) / (own_end - start), event)
-        finally:
-            self._layers = layers
+    def targets(self, schedule, layers, time):
+        start, end = schedule.start_epoch, schedule.end_epoch
+        targets = []
+        for index, layer in enumerate(layers):
+            own_end = end - self.lead * (len(layers) - 1 - index)
+            own_time = start + (time - start) * (end - start) / (own_end - start)
+            targets.append(schedule.live_count(layer.weight_bases * layer.activation_bases, own_time))
+        return targets
 
 
 class DistillFromBefore(callbacks.PruneToBinary):
@@ -183,15 +167,15 @@ class DistillFromBefore(callbacks.PruneToBinary):
             self._weight.assign(1.0 if self._left > 0 else 0.0)
             self._left -= 1
 
-    def _prune(self, time, event):
-        targets = [_target(self, layer, time) for layer in self._layers]
-        removes = any(_live(layer) > target for layer, target in zip(self._layers, targets))
+    def prune(self, time, event):
+        targets = self.selection.targets(self.schedule, self.layers, time)
+        removes = any(_live(layer) > target for layer, target in zip(self.layers, targets))
         if removes and (self.events == "all" or all(t == 1 for t in targets)):
-            self._reestimate()  # the statistics of the network that is recorded
+            self.reestimate_statistics()  # the statistics of the network that is recorded
             self._teacher.assign(self.model(self._x, training=False))
             self._weight.assign(1.0)
             self._left = self.steps or 0
-        super()._prune(time, event)
+        super().prune(time, event)
 
     def loss(self, target, logits):
         labels, index = target[:, 0], tf.cast(target[:, 1], tf.int32)
@@ -247,7 +231,7 @@ class HoldFlips(_AfterPruning):
 
     def step(self, changed):
         if self.steps == "rest":  # from the last removal to the end of training
-            self._left = 1 if all((mask >= 1).sum() <= 1 for mask in self._masks) else 0
+            self._left = 1 if all(live_mask(mask, include_fading=False).sum() <= 1 for mask in self._masks) else 0
         elif changed:
             self._left = self.steps
         _bop(self.model)._set_hyper("gamma", 0.0 if self._left > 0 else self.gamma)
@@ -372,22 +356,22 @@ def prune_callback(variant, epochs, seed, split, batch_size=64):
     if schedule == "geometric":
         schedule, phase_epochs = GeometricSchedule(*phase_epochs), ()
     settings.setdefault("frequency", "step")
+    options = prune_options(settings)
     kind = callbacks.PruneToBinary
     if extra.get("total_budget"):
-        kind = TotalBudget
+        options["selection"] = TotalBudget(**options["selection"].get_config())
     elif extra.get("measured_importance"):
-        kind = functools.partial(MeasuredImportance, samples=extra["measured_importance"])
+        options["importance"] = MeasuredImportance(extra["measured_importance"], seed)
+        options["importance"].set_training_data(split.x_train, split.y_train)
     elif extra.get("stagger"):
-        kind = functools.partial(StaggeredPrune, lead=extra["stagger"])
+        options["selection"] = StaggeredSelection(extra["stagger"])
     elif extra.get("distill"):
         distill = dict(extra["distill"])
         if distill.get("steps") == "epoch":
             distill["steps"] = steps
         kind = functools.partial(DistillFromBefore, **distill)
     prune = kind(*phase_epochs, schedule=schedule, update_every=1, seed=seed, statistics_data=split.x_train,
-                 **settings)
-    if extra.get("measured_importance"):
-        prune.set_training_data(split.x_train, split.y_train)
+                 **options)
     if extra.get("distill"):
         prune.set_training_data(split.x_train, split.num_classes)
     return prune

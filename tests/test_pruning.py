@@ -8,7 +8,7 @@ import tensorflow as tf
 import larq as lq
 import tfbin
 from _fit_helpers import Interrupt, StopAfter, VariancesAtEpochEnd, reshuffling_pipeline
-from tfbin import batchnorm, callbacks, convert, cost, data, layers, optimizers, pruning, zoo
+from tfbin import batchnorm, callbacks, convert, cost, data, layers, optimizers, pabt, pruning, zoo
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +62,25 @@ def test_a_custom_schedule_object_drives_the_callback_and_serializes():
     assert restored.schedule.get_config() == prune.schedule.get_config()
 
 
-def test_string_shortcuts_give_the_schedule_objects():
-    prune = callbacks.PruneToBinary(2, 8, schedule="polynomial", power=2)
-    assert isinstance(prune.schedule, pruning.PolynomialSchedule) and prune.schedule.power == 2
+def test_string_shortcuts_give_the_collaborator_objects():
+    prune = callbacks.PruneToBinary(2, 8, schedule="linear", importance="random", seed=3)
+    assert isinstance(prune.schedule, pruning.LinearSchedule)
+    assert isinstance(prune.importance, pabt.RandomImportance) and prune.importance.seed == 3
     restored = callbacks.PruneToBinary.from_config(prune.get_config())
-    assert isinstance(restored.schedule, pruning.PolynomialSchedule)
-    assert restored.schedule.get_config() == {"start_epoch": 2, "end_epoch": 8, "power": 2.0}
-    assert isinstance(callbacks.PruneToBinary(2, 8).schedule, pruning.LinearSchedule)
+    assert isinstance(restored.schedule, pruning.LinearSchedule)
+    assert isinstance(restored.importance, pabt.RandomImportance) and restored.importance.seed == 3
+    assert restored.schedule.get_config() == {"start_epoch": 2, "end_epoch": 8}
+    default = callbacks.PruneToBinary(2, 8)
+    assert isinstance(default.schedule, pruning.PolynomialSchedule) and default.schedule.power == 3
+    assert isinstance(default.importance, pabt.TaylorImportance) and default.importance.window is None
+    assert (default.selection.order, default.selection.budget, default.fading) == ("any", "layer", None)
+
+
+def test_the_constructor_defaults_are_those_of_for_epochs():
+    x = np.zeros((4, 8, 8, 1), np.float32)
+    direct = callbacks.PruneToBinary(3, 12, statistics_data=x)
+    assert direct.get_config() == callbacks.PruneToBinary.for_epochs(30, statistics_data=x).get_config()
+    assert (direct.frequency, direct.update_every) == ("step", 1)
 
 
 def test_schedule_object_and_epochs_are_not_both_given():
@@ -87,12 +99,8 @@ def test_schedule_object_and_epochs_are_not_both_given():
         (dict(start_epoch=0, end_epoch=4, importance="weights"), "importance"),
         (dict(start_epoch=0, end_epoch=4, frequency="batch"), "frequency"),
         (dict(start_epoch=0, end_epoch=4, frequency="step", update_every=0), "update_every"),
-        (dict(start_epoch=0, end_epoch=4, fade_steps=-1), "fade_steps"),
-        (dict(start_epoch=0, end_epoch=4, fade_steps=2.5), "fade_steps"),
-        (dict(start_epoch=0, end_epoch=4, order="weights"), "order"),
-        (dict(start_epoch=0, end_epoch=4, budget="network"), "budget"),
-        (dict(start_epoch=0, end_epoch=4, importance_window=0), "importance_window"),
-        (dict(start_epoch=0, end_epoch=4, importance="magnitude", importance_window=10), "importance_window"),
+        (dict(start_epoch=0, end_epoch=4, fading=5), "fading"),
+        (dict(start_epoch=0, end_epoch=4, selection="global"), "selection"),
         (dict(start_epoch=0, end_epoch=4, statistics_batches=0), "statistics_batches"),
         (dict(start_epoch=0, end_epoch=4, statistics_batch_size=1), "statistics_batch_size"),
         (dict(start_epoch=0, end_epoch=4, smoothness_metric=""), "smoothness_metric"),
@@ -104,18 +112,38 @@ def test_bad_arguments_are_rejected(kwargs, match):
         callbacks.PruneToBinary(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: pabt.Fading(0), "steps"),
+        (lambda: pabt.Fading(2.5), "steps"),
+        (lambda: pabt.Selection(order="weights"), "order"),
+        (lambda: pabt.Selection(budget="network"), "budget"),
+        (lambda: pabt.TaylorImportance(window=0), "window"),
+        (lambda: pabt.RandomImportance(seed=0.5), "seed"),
+    ],
+)
+def test_bad_collaborator_arguments_are_rejected(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
 def test_every_option_survives_get_config():
     x = np.zeros((4, 8, 8, 1), np.float32)
-    prune = callbacks.PruneToBinary(2, 8, frequency="step", update_every=3, fade_steps=5, order="weights_first",
-                                    budget="global", importance_window=50, statistics_data=x, statistics_batches=3,
-                                    statistics_batch_size=32, smoothness_metric="val_acc", seed=4)
+    prune = callbacks.PruneToBinary(2, 8, frequency="epoch", update_every=3, fading=pabt.Fading(5),
+                                    selection=pabt.Selection("weights_first", "global"),
+                                    importance=pabt.TaylorImportance(window=50), statistics_data=x,
+                                    statistics_batches=3, statistics_batch_size=32, smoothness_metric="val_acc",
+                                    seed=4)
     config = prune.get_config()
     assert "statistics_data" not in config  # data is not configuration
     restored = callbacks.PruneToBinary.from_config(config, statistics_data=x)
     assert restored.get_config() == config
     assert restored.statistics_data is x
-    for key, value in dict(fade_steps=5, order="weights_first", budget="global", importance_window=50,
-                           statistics_batches=3, statistics_batch_size=32, smoothness_metric="val_acc").items():
+    assert (restored.fading.steps, restored.selection.order, restored.selection.budget,
+            restored.importance.window) == (5, "weights_first", "global", 50)
+    for key, value in dict(frequency="epoch", update_every=3, statistics_batches=3, statistics_batch_size=32,
+                           smoothness_metric="val_acc", seed=4).items():
         assert getattr(restored, key) == value
     assert callbacks.PruneToBinary.from_config(config).statistics_data is None
 
@@ -133,7 +161,7 @@ def test_step_pruning_needs_a_known_epoch_length(digits):
     unknown_length = tf.data.Dataset.from_tensor_slices((x, y)).batch(64).filter(lambda a, b: True)
     with pytest.raises(ValueError, match="steps_per_epoch"):
         model.fit(unknown_length, epochs=3, verbose=0,
-                  callbacks=[callbacks.PruneToBinary(1, 2, frequency="step")])
+                  callbacks=[callbacks.PruneToBinary(1, 2)])
 
 
 def test_model_without_multi_base_layers_fails_at_train_begin(digits):
@@ -146,30 +174,29 @@ def test_model_without_multi_base_layers_fails_at_train_begin(digits):
 
 # -- selection ----------------------------------------------------------------
 
-def test_prune_to_removes_the_least_important_live_convolutions():
-    layer = layers.MultiBaseConv2D(4, 3, weight_bases=2, activation_bases=3)
-    layer.build((None, 6, 6, 2))
-    layer.mask.assign([[1, 1, 0], [1, 1, 1]])
-    scores = np.array([[5.0, 0.1, 0.0], [3.0, 0.2, 9.0]])
-    assert pruning.prune_to(layer, 2, scores) == 3
-    np.testing.assert_array_equal(layer.mask.numpy(), [[1, 0, 0], [0, 0, 1]])
-    assert pruning.prune_to(layer, 2, scores) == 0
+def test_selection_picks_the_least_important_live_convolution():
+    mask = np.array([[1, 1, 0], [1, 0.5, 1]])  # (0, 2) pruned, (1, 1) fading
+    scores = np.array([[5.0, 0.1, 0.0], [3.0, 0.05, 9.0]])
+    assert pabt.Selection().least_important(mask, scores) == 1  # neither the pruned nor the fading one
+    np.testing.assert_array_equal(layers.live_mask(mask), [[True, True, False], [True, True, True]])
+    np.testing.assert_array_equal(layers.live_mask(mask, include_fading=False),
+                                  [[True, True, False], [True, False, True]])
 
 
 def test_magnitude_importance_follows_the_scales():
     layer = layers.MultiBaseConv2D(4, 3, weight_bases=2, activation_bases=2)
     layer.build((None, 6, 6, 2))
     layer.gamma.assign([[0.5, -3.0], [0.1, 2.0]])
-    scores = pruning.importance_scores(layer, "magnitude")
+    scores = pabt.MagnitudeImportance().scores(layer, event=0, layer_index=0)
     assert np.argmax(scores) == 1 and np.argmin(scores) == 2  # flat (m, n) order
 
 
 def test_random_importance_is_reproducible_per_event():
     layer = layers.MultiBaseConv2D(4, 3, weight_bases=3, activation_bases=3)
     layer.build((None, 6, 6, 2))
-    a = pruning.importance_scores(layer, "random", seed=1, event=4, layer_index=2)
-    b = pruning.importance_scores(layer, "random", seed=1, event=4, layer_index=2)
-    c = pruning.importance_scores(layer, "random", seed=1, event=5, layer_index=2)
+    a = pabt.RandomImportance(seed=1).scores(layer, event=4, layer_index=2)
+    b = pabt.RandomImportance(seed=1).scores(layer, event=4, layer_index=2)
+    c = pabt.RandomImportance(seed=1).scores(layer, event=5, layer_index=2)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -186,7 +213,8 @@ def _attached(model, epochs=6, steps=4, **kwargs):
 
 def test_global_budget_follows_the_network_total_and_keeps_one_per_layer():
     model = mbn_model(m=3, n=3)
-    prune = _attached(model, start_epoch=0, end_epoch=4, budget="global", importance="random")
+    prune = _attached(model, start_epoch=0, end_epoch=4, frequency="epoch", selection=pabt.Selection(budget="global"),
+                      importance="random")
     for epoch in range(5):
         prune.on_epoch_begin(epoch)
         live = [len(layer.live_pairs()) for layer in prune.layers]
@@ -197,7 +225,8 @@ def test_global_budget_follows_the_network_total_and_keeps_one_per_layer():
 
 def test_global_budget_prunes_the_least_important_layer_first():
     model = mbn_model(m=2, n=2)
-    prune = _attached(model, start_epoch=0, end_epoch=3, budget="global")
+    prune = _attached(model, start_epoch=0, end_epoch=3, schedule="linear", frequency="epoch",
+                      selection=pabt.Selection(budget="global"))
     # Layer 0 has one dominant convolution, the others are even: per-layer
     # normalised, layer 0's small scores are the smallest of the network.
     for index, layer in enumerate(prune.layers):
@@ -212,7 +241,8 @@ def test_global_budget_prunes_the_least_important_layer_first():
                                                ("weights_first", 1, 2)])
 def test_pruning_order_removes_whole_bases_first(order, axis, base):
     model = mbn_model(m=3, n=3)
-    prune = _attached(model, epochs=8, start_epoch=0, end_epoch=8, order=order)
+    prune = _attached(model, epochs=8, start_epoch=0, end_epoch=8, schedule="linear", frequency="epoch",
+                      selection=pabt.Selection(order=order))
     layer = prune.layers[0]
     # Columns (activation bases) sum to 9.5, 6, 21; rows (weight bases) to 12, 13, 11.5.
     layer.importance.assign([[5.0, 1.0, 6.0], [4.0, 2.0, 7.0], [0.5, 3.0, 8.0]])
@@ -229,7 +259,7 @@ def test_pruning_order_removes_whole_bases_first(order, axis, base):
 def test_fading_scales_a_pruned_convolution_down_and_exports_it_faithfully(digits):
     x, _, x_test = digits
     model = mbn_model(m=2, n=2)
-    prune = _attached(model, start_epoch=0, end_epoch=1, steps=4, fade_steps=4, frequency="step", update_every=1)
+    prune = _attached(model, start_epoch=0, end_epoch=1, steps=4, schedule="linear", fading=pabt.Fading(4))
     layer = prune.layers[0]
 
     def masks():
@@ -260,7 +290,7 @@ def test_fading_scales_a_pruned_convolution_down_and_exports_it_faithfully(digit
 
 def test_importance_window_keeps_an_exponential_sum():
     model = mbn_model(m=2, n=2)
-    prune = _attached(model, start_epoch=2, end_epoch=4, importance_window=4, frequency="step", update_every=1)
+    prune = _attached(model, start_epoch=2, end_epoch=4, importance=pabt.TaylorImportance(window=4))
     layer = prune.layers[0]
     layer.importance.assign(np.full((2, 2), 8.0))
     prune.on_epoch_begin(0)
@@ -375,7 +405,7 @@ def test_taylor_importance_accumulates_and_resets_after_a_pruning_event(digits):
     model.fit(x, y, epochs=1, batch_size=64, verbose=0)
     layer = mbn_layers(model)[0]
     assert np.all(layer.importance.numpy() > 0)
-    prune = callbacks.PruneToBinary(0, 3)
+    prune = callbacks.PruneToBinary(0, 3, schedule="linear", frequency="epoch")
     prune.set_model(model)
     prune.set_params({"epochs": 3, "steps": 4})
     prune.on_train_begin()
@@ -395,8 +425,8 @@ def test_taylor_importance_accumulates_and_resets_after_a_pruning_event(digits):
 
 RESUME_OPTIONS = [
     {},
-    dict(frequency="step", update_every=1, fade_steps=3, importance_window=4, budget="global",
-         order="activations_first", statistics_batches=1),
+    dict(fading=pabt.Fading(3), importance=pabt.TaylorImportance(window=4),
+         selection=pabt.Selection(order="activations_first", budget="global"), statistics_batches=1),
 ]
 
 
@@ -462,8 +492,8 @@ def test_for_epochs_places_the_default_phase_in_the_run():
     assert (default.start_epoch, default.end_epoch) == (3, 12)
     # The settings chosen on the validation split: prune at every step on the polynomial schedule
     # (power 3), no fading, per-layer budget.
-    assert (default.frequency, default.update_every, default.fade_steps, default.order, default.budget) \
-        == ("step", 1, 0, "any", "layer")
+    assert (default.frequency, default.update_every, default.fading, default.selection.order,
+            default.selection.budget) == ("step", 1, None, "any", "layer")
     assert isinstance(default.schedule, pruning.PolynomialSchedule) and default.schedule.power == 3
     # Fast while many convolutions are left: a 3/3 layer is down to 3 of 9 before the phase is half over,
     # and keeps 2 until the end.

@@ -39,6 +39,7 @@ _SUBMODULES = (
     "loading",
     "metrics",
     "optimizers",
+    "pabt",
     "plots",
     "pruning",
     "quantizers",
@@ -57,8 +58,8 @@ _SUBMODULES = (
 )
 # The modules whose import registers tfbin's Keras objects.
 _REGISTERING = (
-    "batchnorm", "callbacks", "distillation", "initializers", "layers", "metrics", "optimizers", "pruning", "quantizers",
-    "reactnet", "shrink", "stq",
+    "batchnorm", "callbacks", "distillation", "initializers", "layers", "metrics", "optimizers", "pabt", "pruning",
+    "quantizers", "reactnet", "shrink", "stq",
 )
 
 

@@ -1,4 +1,4 @@
-"""The names users choose among, in one module that does not import TensorFlow.
+"""The names users choose among, and defaults that TensorFlow-free code shares, without TensorFlow.
 
 The library checks its arguments against these tuples and the `tfbin`
 command offers them as choices, so `tfbin --help` and argument errors answer
@@ -15,10 +15,11 @@ __all__ = [
     "BASELINES",
     "CONV_KINDS",
     "DATASETS",
-    "DEMO_METHODS",
     "ENGINES",
+    "METHODS",
     "OPTIMIZERS",
     "PRECISIONS",
+    "PRUNING_PHASE",
     "SCHEDULES",
     "SEGMENTATION_DATASETS",
     "STRATEGIES",
@@ -43,8 +44,14 @@ BASELINES = ("float", "int8")
 TARGETS = ("lce", "openvino")
 # `tfbin bench --engine` and tfbin.convert.runner: what runs the files; the first is the default
 ENGINES = ("lce", "openvino")
-# tfbin.demo.run_demo: one end-to-end demo per method; the first is the default
-DEMO_METHODS = ("pabt", "stq", "snn", "bnew")
+# What trains a network: PaBT (Bop, pruning to 1/1), STQ-A (Adam, L1 on the BatchNorm scales,
+# filter pruning), SNN (SGD, IR-Net estimator, codebook refinement) or BNEW (its proximal
+# optimizer). tfbin.recipes.catalog: a recipe's method; tfbin.demo.run_demo: one end-to-end demo
+# per method, the first the default.
+METHODS = ("pabt", "stq", "snn", "bnew")
+# tfbin.pabt.PruneToBinary.for_epochs: PaBT's pruning phase as fractions of the run, measured best
+# on digits (benchmarks/pabt_digits.py); the recipes' too
+PRUNING_PHASE = (0.1, 0.4)
 # tfbin.distribute.get_strategy: where training runs
 STRATEGIES = ("default", "mirrored", "multiworker")
 # tfbin.convert.openvino_runtime: the inference precision of an OpenVINO model's float layers

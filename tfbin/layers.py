@@ -34,10 +34,22 @@ from tfbin.quantizers import ErrorDecaySign, ShiftedSign, WeightBaseSign, error_
 from tfbin.registry import register
 from tfbin.validation import check_int, check_number, check_one_of
 
-__all__ = ["MultiBaseConv2D", "SCALING_MODES", "MAX_BASES", "SubBitConv2D"]
+__all__ = ["MultiBaseConv2D", "SCALING_MODES", "MAX_BASES", "SubBitConv2D", "live_mask"]
 
 SCALING_MODES = ("none", "base", "operation", "both")
 MAX_BASES = 8
+
+
+def live_mask(mask, include_fading=True):
+    """Which of a layer's M x N binary convolutions its `mask` keeps: the one liveness rule.
+
+    A mask entry is 1 for a live convolution, 0 for a pruned one, and in
+    between for one that fades out (selected by pruning, still computed,
+    costed and exported). `include_fading=False` leaves the fading ones out:
+    what a pruning schedule counts and may still select.
+    """
+    mask = np.asarray(mask)
+    return mask > 0 if include_fading else mask >= 1
 
 
 def _convolve(layer, inputs, kernel):
@@ -269,7 +281,7 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
     def live_pairs(self):
         """The live (m, n) binary convolutions (mask above 0, fading ones included), as index pairs."""
         mask = tf.keras.backend.get_value(self.mask)
-        return [(int(m), int(n)) for m, n in zip(*np.nonzero(mask > 0))]
+        return [(int(m), int(n)) for m, n in zip(*np.nonzero(live_mask(mask)))]
 
     def weight_base(self, m):
         """Weight base m as a +-1 numpy array of shape (kh, kw, cin, filters)."""

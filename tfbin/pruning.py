@@ -1,4 +1,4 @@
-"""Pruning as a binarization technique (PaBT): schedules, importance, strip.
+"""Pruning as a binarization technique (PaBT): schedules and strip_pruning.
 
 A multi-base network starts with M x N binary convolutions per layer; pruning
 removes whole binary convolutions, least important first, until one is left
@@ -7,7 +7,8 @@ per layer and the network is a 1-bit BNN. As in TF Model Optimization:
 - a schedule object says how far pruning has gone at each point of training
   (`LinearSchedule`, `PolynomialSchedule`, or a `PruningSchedule` subclass);
 - the masks live in the model (`MultiBaseConv2D.mask`), so checkpoints keep them;
-- a callback advances them during `fit` (`tfbin.callbacks.PruneToBinary`);
+- a callback advances them during `fit` (`tfbin.pabt.PruneToBinary`, with
+  the importance, selection and fading it uses);
 - `strip_pruning` turns the result into plain larq layers before export.
 
 ```python
@@ -23,25 +24,19 @@ plain = pruning.strip_pruning(model)   # only larq QuantConv2D layers, same outp
 ```
 """
 import numpy as np
-import tensorflow as tf
 
 from tfbin import export
 from tfbin.registry import register
 from tfbin.validation import check_int, check_number, check_one_of
 
 __all__ = [
-    "IMPORTANCE_KINDS",
-    "SCHEDULES",
+    "PRUNING_SCHEDULES",
     "LinearSchedule",
     "PolynomialSchedule",
     "PruningSchedule",
     "get_schedule",
-    "importance_scores",
-    "prune_to",
     "strip_pruning",
 ]
-
-IMPORTANCE_KINDS = ("taylor", "magnitude", "random")
 
 
 class PruningSchedule:
@@ -108,62 +103,23 @@ class PolynomialSchedule(PruningSchedule):
         return {**super().get_config(), "power": self.power}
 
 
-# The names that stand for schedule classes where a schedule is asked for.
-SCHEDULES = {"linear": LinearSchedule, "polynomial": PolynomialSchedule}
+# The names that stand for pruning schedule classes where a schedule is asked for.
+PRUNING_SCHEDULES = {"linear": LinearSchedule, "polynomial": PolynomialSchedule}
 
 
-def get_schedule(schedule, start_epoch=None, end_epoch=None, **kwargs):
-    """A `PruningSchedule`: `schedule` itself, or the one `SCHEDULES` names over the given epochs."""
+def get_schedule(schedule, start_epoch=None, end_epoch=None):
+    """A `PruningSchedule`: `schedule` itself, or the one `PRUNING_SCHEDULES` names over the given epochs."""
     if isinstance(schedule, PruningSchedule):
-        if start_epoch is not None or end_epoch is not None or kwargs:
+        if start_epoch is not None or end_epoch is not None:
             raise ValueError(
-                "start_epoch, end_epoch and power belong to the schedule object when one is given; "
+                "start_epoch and end_epoch belong to the schedule object when one is given; "
                 f"got a {type(schedule).__name__} and start_epoch={start_epoch!r}, end_epoch={end_epoch!r}"
             )
         return schedule
-    check_one_of("schedule", schedule, tuple(SCHEDULES))
+    check_one_of("schedule", schedule, tuple(PRUNING_SCHEDULES))
     if start_epoch is None or end_epoch is None:
         raise ValueError(f"schedule={schedule!r} needs start_epoch and end_epoch")
-    if schedule == "linear":
-        kwargs.pop("power", None)
-    return SCHEDULES[schedule](start_epoch, end_epoch, **kwargs)
-
-
-def importance_scores(layer, kind, seed=0, event=0, layer_index=0):
-    """Importance of each of a layer's M x N binary convolutions, shape (M, N).
-
-    - "taylor": |c * dL/dc| accumulated by the layer since the last event.
-    - "magnitude": |gamma_mn * alpha_m * beta_n| (the mean over output channels).
-    - "random": uniform noise from a generator keyed by (seed, event,
-      layer_index), so a resumed run draws the same numbers.
-    """
-    check_one_of("importance", kind, IMPORTANCE_KINDS)
-    if kind == "taylor":
-        return tf.keras.backend.get_value(layer.importance)
-    if kind == "magnitude":
-        coefficients = tf.keras.backend.get_value(layer.coefficients())  # (N, M, F)
-        return np.abs(coefficients).mean(axis=2).T
-    rng = np.random.default_rng([seed, event, layer_index])
-    return rng.random((layer.weight_bases, layer.activation_bases))
-
-
-def prune_to(layer, live, scores):
-    """Masks the least important live convolutions of `layer` until `live` remain.
-
-    Returns the number of convolutions pruned.
-    """
-    mask = tf.keras.backend.get_value(layer.mask)
-    alive = np.flatnonzero(mask.reshape(-1) > 0)
-    excess = len(alive) - live
-    if excess <= 0:
-        return 0
-    # Stable sort: among equal scores the lower (m, n) index is pruned first,
-    # so decisions do not depend on the sort implementation.
-    order = alive[np.argsort(scores.reshape(-1)[alive], kind="stable")]
-    flat = mask.reshape(-1).copy()
-    flat[order[:excess]] = 0.0
-    layer.mask.assign(flat.reshape(mask.shape))
-    return excess
+    return PRUNING_SCHEDULES[schedule](start_epoch, end_epoch)
 
 
 # -- strip_pruning ---------------------------------------------------------------

@@ -1,5 +1,5 @@
 """`tfbin demo`: train binary networks with one method, convert them with LCE, check and time them."""
-from tfbin.choices import DEMO_METHODS
+from tfbin.choices import METHODS
 from tfbin.cli.args import add_dataset_arguments, fail, positive_int, verbosity, writable_dir
 
 
@@ -9,8 +9,8 @@ def add_parser(commands):
         description="Train the rows of one method's demo on the same data and epochs, convert each with "
         "LCE, check parity and time it. Writes report.json and training_curves.png to --out.",
     )
-    parser.add_argument("--method", choices=DEMO_METHODS, default=DEMO_METHODS[0],
-                        help=f"which method's demo (default {DEMO_METHODS[0]}: BNN, MBN 3/3 and PaBT 3/3 -> 1/1; "
+    parser.add_argument("--method", choices=METHODS, default=METHODS[0],
+                        help=f"which method's demo (default {METHODS[0]}: BNN, MBN 3/3 and PaBT 3/3 -> 1/1; "
                              "stq: BNN, STQ-A and STQ-B at PFR 0.5)")
     parser.add_argument("--epochs", type=positive_int, default=12, help="training epochs per model (default 12)")
     add_dataset_arguments(parser)

@@ -23,12 +23,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfbin import cost, data, plots
-from tfbin.choices import DEMO_METHODS
+from tfbin.choices import METHODS
 from tfbin.convert import convert, time_tflite
 from tfbin.files import write_json
 from tfbin.validation import check_int, check_one_of
 
-__all__ = ["DEMO_METHODS", "calibration_batch", "format_table", "measure", "method_module", "run_demo"]
+__all__ = ["calibration_batch", "format_table", "measure", "method_module", "run_demo"]
 
 CALIBRATION_SAMPLES = 1000
 
@@ -84,11 +84,11 @@ def format_table(rows):
 
 def method_module(method):
     """The module of one demo method (`tfbin.demo.<method>`)."""
-    check_one_of("method", method, DEMO_METHODS)
+    check_one_of("method", method, METHODS)
     return importlib.import_module(f"tfbin.demo.{method}")
 
 
-def run_demo(method=DEMO_METHODS[0], epochs=12, width=32, seed=0, out=None, verbose=1, rows=None,
+def run_demo(method=METHODS[0], epochs=12, width=32, seed=0, out=None, verbose=1, rows=None,
              dataset="digits", data_dir=None, manual_dir=None):
     """Trains each row of `method`'s demo, converts and times it; returns the report dict.
 

@@ -43,8 +43,7 @@ def prune_callback(epochs, statistics_data, seed=0):
     (and has no smoothness reference).
     """
     if epochs < 2:
-        return callbacks.PruneToBinary(0, 1, frequency="step", update_every=1, seed=seed,
-                                       statistics_data=statistics_data)
+        return callbacks.PruneToBinary(0, 1, seed=seed, statistics_data=statistics_data)
     return callbacks.PruneToBinary.for_epochs(epochs, seed=seed, statistics_data=statistics_data)
 
 

@@ -12,16 +12,12 @@ recipe.dataset, recipe.epochs, recipe.optimizer["threshold"]
 """
 import dataclasses
 
-from tfbin.choices import DATASETS, SEGMENTATION_DATASETS
+from tfbin.choices import DATASETS, METHODS, PRUNING_PHASE, SEGMENTATION_DATASETS
 from tfbin.validation import check_fraction, check_int, check_one_of
 
-__all__ = ["METHODS", "RECIPES", "TASKS", "Recipe", "get_recipe"]
+__all__ = ["RECIPES", "TASKS", "Recipe", "get_recipe"]
 
 TASKS = ("classification", "segmentation")
-# What trains the network: PaBT (Bop, pruning to 1/1), STQ-A (Adam, L1 on the
-# BatchNorm scales, filter pruning), SNN (SGD, IR-Net estimator, codebook
-# refinement) or BNEW (its proximal optimizer).
-METHODS = ("pabt", "stq", "snn", "bnew")
 PABT = "Pruning as a Binarization Technique (PaBT), CVPRW 2024"
 
 
@@ -50,7 +46,7 @@ class Recipe:
             these source settings on purpose, since it checks the recipe; `tfbin.training.train`
             and the demos use `tfbin.optimizers.BOP_DEFAULTS` instead.
         pruning: (start, end) of PaBT's pruning phase as fractions of the run, or None.
-        method: one of `METHODS`.
+        method: one of `tfbin.choices.METHODS`.
         method_options: "stq": `l1`, `target_pfr`, `prune_fraction` (when in the run to
             prune); "snn": `refine_every` (steps between codebook refinements).
         notes: what the source leaves open and what the recipe chose for it.
@@ -91,9 +87,8 @@ class Recipe:
                 raise ValueError(f"{self.name}: pruning must start before it ends, got {self.pruning}")
 
 
-# PaBT's pruning phase: tfbin.callbacks.DEFAULT_PHASE, measured best on digits
+# PaBT's pruning phase is tfbin.choices.PRUNING_PHASE, measured best on digits
 # (benchmarks/pabt_digits.py); the paper chose its own "empirically".
-_PABT_PHASE = (0.1, 0.4)
 # Table 1's ImageNet setting: AMSGrad eta 2.5e-3 -> 5e-8 and Bop phi 1e-4 -> 1e-8, both
 # linear; tau 1e-8.
 _PABT_IMAGENET_OPTIMIZER = {"learning_rate": 2.5e-3, "gamma": 1e-4, "threshold": 1e-8, "optimizer": "amsgrad",
@@ -117,7 +112,7 @@ def _pabt_cifar10(depth, reported):
         # eta and phi x0.1 every 100 of 500 epochs.
         optimizer={"learning_rate": 1e-3, "gamma": 1e-3, "threshold": 1e-7, "optimizer": "adam",
                    "schedule_kind": "step", "decay_fraction": 0.2, "decay_rate": 0.1},
-        pruning=_PABT_PHASE,
+        pruning=PRUNING_PHASE,
         notes="The paper gives no batch size nor pruning epochs (chosen 'empirically'): 128, and pruning "
               "from 10% to 40% of the run (the phase measured best on digits), are this recipe's choices.",
     )
@@ -141,7 +136,7 @@ RECIPES = {
             batch_size=256,
             epochs=100,
             optimizer=_PABT_IMAGENET_OPTIMIZER,
-            pruning=_PABT_PHASE,
+            pruning=PRUNING_PHASE,
             notes="The paper gives no batch size nor pruning epochs: 256, and pruning from 10% to 40% of "
                   "the run (the phase measured best on digits), are this recipe's choices.",
             quick_model_kwargs={"width": 16},
@@ -163,7 +158,7 @@ RECIPES = {
             # Table 2's PaBT row: AMSGrad for BatchNorm and scaling factors, Bop for the weights;
             # the values are the ImageNet ones of Table 1.
             optimizer=_PABT_IMAGENET_OPTIMIZER,
-            pruning=_PABT_PHASE,
+            pruning=PRUNING_PHASE,
             notes="The paper gives the architecture and the 512x1024 input but no optimizer values, batch "
                   "size, epochs nor pruning epochs: Table 1's ImageNet optimizer, batch 8, 200 epochs and "
                   "pruning from 10% to 40% of the run are this recipe's choices.",

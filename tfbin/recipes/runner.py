@@ -98,7 +98,7 @@ def _method_callbacks(recipe, epochs, train_data, single_replica):
         # under a distribution strategy Keras keeps its moving averages.
         pruning["statistics_data"] = train_data
     if epochs == 1:  # a one-epoch check prunes during its only epoch
-        return [tfbin_callbacks.PruneToBinary(0, 1, frequency="step", update_every=1, **pruning)]
+        return [tfbin_callbacks.PruneToBinary(0, 1, **pruning)]
     return [tfbin_callbacks.PruneToBinary.for_epochs(epochs, *recipe.pruning, **pruning)]
 
 
