@@ -52,12 +52,27 @@ def live_mask(mask, include_fading=True):
     return mask > 0 if include_fading else mask >= 1
 
 
+def _same_padding(layer, inputs):
+    """The [before, after] padding of every axis of `inputs` that "same" padding gives `layer` (larq's rule)."""
+    shape = inputs.shape if inputs.shape[1:].is_fully_defined() else tf.shape(inputs)
+    first = 1 if layer.data_format == "channels_last" else 2
+    spatial = []
+    for axis, (stride, dilation, size) in enumerate(zip(layer.strides, layer.dilation_rate, layer.kernel_size)):
+        length = shape[first + axis]
+        padded = ((length + stride - 1) // stride - 1) * stride + (size - 1) * dilation + 1
+        total = tf.maximum(padded - length, 0) if tf.is_tensor(length) else max(padded - length, 0)
+        spatial.append([total // 2, total - total // 2])
+    return [[0, 0], *spatial, [0, 0]] if first == 1 else [[0, 0], [0, 0], *spatial]
+
+
 def _convolve(layer, inputs, kernel):
     """`layer`'s convolution of already quantized `inputs` with `kernel`: larq's padding, bias, activation."""
-    if layer._is_native_padding:
+    # Keras pads "same" with zeros; larq pads with pad_values (1.0 lets LCE fuse a binary convolution).
+    zero_padding = not tf.is_tensor(layer.pad_values) and layer.pad_values == 0.0
+    if layer.padding != "same" or zero_padding:
         outputs = layer.convolution_op(inputs, kernel)
     else:
-        inputs = tf.pad(inputs, layer._get_padding_same(inputs), constant_values=layer.pad_values)
+        inputs = tf.pad(inputs, _same_padding(layer, inputs), constant_values=layer.pad_values)
         with lq.utils.patch_object(layer, "padding", "valid"):
             outputs = layer.convolution_op(inputs, kernel)
     if layer.use_bias:
