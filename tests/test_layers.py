@@ -92,6 +92,7 @@ def reference_bias(layer):
         dict(padding="same", pad_values=0.0),
         dict(padding="same", pad_values=1.0),
         dict(padding="same", pad_values=1.0, strides=2),
+        dict(padding="same", pad_values=1.0, strides=(2, 1)),
         dict(padding="valid", strides=(2, 1)),
         dict(padding="same", pad_values=1.0, dilation_rate=2),
         dict(padding="valid", dilation_rate=2, use_bias=False),
