@@ -57,7 +57,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfbin.layers import MultiBaseConv2D, SubBitConv2D
+from tfbin.layers import MultiBaseConv2D, SubBitConv2D, live_mask
 
 __all__ = [
     "LayerCost",
@@ -255,7 +255,7 @@ def _kernel_macs(layer):
 
 
 def _mbn_cost(layer):
-    mask = tf.keras.backend.get_value(layer.mask) > 0  # fading convolutions still cost
+    mask = live_mask(tf.keras.backend.get_value(layer.mask))  # fading convolutions still cost
     live_m = np.flatnonzero(mask.any(axis=1))
     live_n = np.flatnonzero(mask.any(axis=0))
     base_weights = int(np.prod(layer.kernel.shape)) // layer.weight_bases
