@@ -41,6 +41,7 @@ with the BNN also converted by the previous per-layer OpenVINO translator
 `--quick` makes any of these a smoke run (see `--help`).
 """
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -52,7 +53,7 @@ import tfbin  # noqa: F401  (before TensorFlow)
 import larq as lq
 import tensorflow as tf
 
-from tfbin import export, graph, zoo
+from tfbin import export, graph, kinds, zoo
 from common import add_quick_flag, print_and_save
 from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite
 from openvino_columns import VARIANTS as OPENVINO_VARIANTS, openvino_main
@@ -207,12 +208,12 @@ def measure(net, variant, args):
     if variant in ("float", "int8"):
         result = baselines.baseline(variant, model, x)
     elif variant.endswith("per-pair export"):
-        stacked = export.EXPORT_RULES[MultiBaseConv2D]
-        export.EXPORT_RULES[MultiBaseConv2D] = _per_pair_rule(stacked)
+        mbn = kinds.get_kind("mbn")
+        kinds.register_kind(dataclasses.replace(mbn, export=_per_pair_rule(mbn.export)))
         try:
             result = convert(model, calibration_data=x)
         finally:
-            export.EXPORT_RULES[MultiBaseConv2D] = stacked
+            kinds.register_kind(mbn)
     else:
         result = convert(model, calibration_data=x)
     parity = result.parity

@@ -526,7 +526,7 @@ def test_larq_summary_counts_weight_bases_as_one_bit():
     assert layer_profile.op_count("mac", precision=1) == kernel_size * 6 * 6
 
 
-@pytest.mark.parametrize("conv", zoo.CONV_KINDS)
+@pytest.mark.parametrize("conv", tfbin.kinds.names())
 def test_zoo_models_have_no_lambda_layers(conv):
     mbn_kwargs = dict(weight_bases=2, activation_bases=2) if conv == "mbn" else {}
     models = [

@@ -525,7 +525,7 @@ def test_summary_command_shows_the_sub_bit_figures(tmp_path, capsys):
 
 
 def test_zoo_and_choices_offer_the_new_kinds_and_method():
-    assert {"snn", "irnet"} <= set(choices.CONV_KINDS)
+    assert {"snn", "irnet"} <= set(tfbin.kinds.names())
     assert choices.METHODS[0] == "pabt" and "snn" in choices.METHODS
     model = zoo.resnet20(conv="snn", tau=6)
     assert [layer.tau for layer in sub_bit_layers(model)] == [6] * 18

@@ -1,8 +1,10 @@
 import larq as lq
 import numpy as np
+import pytest
+import tensorflow as tf
 from _convert_helpers import digits
 
-from tfbin import convert, layers, pruning, zoo
+from tfbin import convert, layers, pruning, quantizers, zoo
 from tfbin.convert.parity import measure_parity
 from tfbin.testing import realistic_weights
 
@@ -42,3 +44,14 @@ def test_single_live_convolution_keeps_its_batch_norm_for_lce_to_fold():
     assert isinstance(plain.get_layer("stage1_block1_conv"), lq.layers.QuantConv2D)
     np.testing.assert_allclose(plain.predict(x_digits(), verbose=0), model.predict(x_digits(), verbose=0),
                                rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("quantizer, emulated", [
+    ("ste_sign", True), (quantizers.ShiftedSign(0.5), True), ("approx_sign", True), ("ste_heaviside", False),
+], ids=["ste_sign", "shifted", "approx_sign", "heaviside"])
+def test_zero_padding_is_emulated_behind_threshold_signs_only(quantizer, emulated):
+    inputs = tf.keras.Input((4, 4, 8))
+    conv = lq.layers.QuantConv2D(8, 3, dilation_rate=2, padding="same", input_quantizer=quantizer,
+                                 kernel_quantizer="ste_sign", kernel_constraint="weight_clip", name="wide")
+    plain = pruning.strip_pruning(tf.keras.Model(inputs, conv(inputs)))
+    assert ("wide_pad_plus" in [layer.name for layer in plain.layers]) is emulated

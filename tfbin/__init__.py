@@ -35,6 +35,7 @@ _SUBMODULES = (
     "files",
     "graph",
     "initializers",
+    "kinds",
     "layers",
     "loading",
     "metrics",

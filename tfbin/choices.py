@@ -13,7 +13,6 @@ choices.OPTIMIZERS                    # ('adam', 'amsgrad')
 """
 __all__ = [
     "BASELINES",
-    "CONV_KINDS",
     "DATASETS",
     "ENGINES",
     "METHODS",
@@ -34,8 +33,6 @@ SEGMENTATION_DATASETS = ("digit_scenes", "cityscapes")
 # tfbin.optimizers.bop_optimizer: the optimizer of everything that is not binary, and its schedules
 OPTIMIZERS = ("adam", "amsgrad")
 SCHEDULES = ("constant", "step", "linear")
-# tfbin.zoo builders: the kind of binary convolution ("relaxed": real weights that BNEW or BMD binarize)
-CONV_KINDS = ("bnn", "mbn", "float", "snn", "irnet", "relaxed")
 # tfbin.tuning.make_tuner
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 # tfbin.convert.baselines and tfbin.convert.openvino_baselines: reference models of the same architecture

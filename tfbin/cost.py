@@ -57,7 +57,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfbin.layers import MultiBaseConv2D, SubBitConv2D, live_mask
+from tfbin import kinds
+from tfbin.layers import live_mask
 
 __all__ = [
     "LayerCost",
@@ -254,7 +255,8 @@ def _kernel_macs(layer):
     return int(np.prod(kernel.shape)) * _output_pixels(layer)
 
 
-def _mbn_cost(layer):
+def multi_base_cost(layer):
+    """The cost of a `MultiBaseConv2D`: its live binary convolutions (the rule of kind "mbn")."""
     mask = live_mask(tf.keras.backend.get_value(layer.mask))  # fading convolutions still cost
     live_m = np.flatnonzero(mask.any(axis=1))
     live_n = np.flatnonzero(mask.any(axis=0))
@@ -305,7 +307,8 @@ def sharing_bit_ops(kernel_shape, pixels, tau):
     return min(plain, shared)
 
 
-def _subbit_cost(layer):
+def sub_bit_cost(layer):
+    """The cost of a `SubBitConv2D` (the rule of kind "snn"; see the module)."""
     kernel_shape = layer.kernel.shape
     kernel_size = int(np.prod(kernel_shape))
     pixels = _output_pixels(layer)
@@ -327,11 +330,14 @@ def _subbit_cost(layer):
 
 
 def layer_cost(layer):
-    """The cost of one layer, or None for layers without weights."""
-    if isinstance(layer, MultiBaseConv2D):
-        return _mbn_cost(layer)
-    if isinstance(layer, SubBitConv2D):
-        return _subbit_cost(layer)
+    """The cost of one layer, or None for layers without weights.
+
+    A layer class with a rule of its kind (`tfbin.kinds`) is costed by it;
+    other layers are binary (input and kernel 1-bit, STQ masks counted) or float.
+    """
+    rule = kinds.rule_for(layer, kinds.rules("cost"))
+    if rule is not None:
+        return rule(layer)
     if not layer.weights:
         return None
     if is_binary_layer(layer):

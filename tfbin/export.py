@@ -31,7 +31,8 @@ to the layer's inputs in its place (it may build several layers), None keeps
 a copy of the layer. `ExportContext` lets a rule fold a BatchNormalization
 that reads only its layer (`foldable_batch_norm`, `absorb`).
 
-The rules tfbin ships:
+The rules tfbin ships (those of `MultiBaseConv2D` and `SubBitConv2D` through
+their convolution kinds, `tfbin.kinds`):
 
 - `MultiBaseConv2D`: one larq `QuantConv2D` per distinct activation base
   (threshold), its kernel the live weight bases stacked along the output
@@ -66,9 +67,9 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from tfbin import graph, shrink
+from tfbin import graph, kinds, shrink
 from tfbin.cost import is_binary_layer, is_one_bit
-from tfbin.layers import MultiBaseConv2D, SubBitConv2D
+from tfbin.layers import SubBitConv2D
 from tfbin.quantizers import ErrorDecaySign, LibraSign, ShiftedSign
 from tfbin.registry import register
 from tfbin.validation import check_int
@@ -84,7 +85,8 @@ __all__ = [
     "strip",
 ]
 
-# Layer class -> rule(layer, context); see the module docstring.
+# Layer class -> rule(layer, context); see the module docstring. The layer
+# classes of convolution kinds (`tfbin.kinds`) have their kind's rule instead.
 EXPORT_RULES = {}
 
 
@@ -99,11 +101,8 @@ def export_rule(layer_class):
 
 
 def rule_for(layer):
-    """The export rule of `layer`'s most specific class that has one, or None."""
-    for cls in type(layer).__mro__:
-        if cls in EXPORT_RULES:
-            return EXPORT_RULES[cls]
-    return None
+    """The export rule of `layer`'s most specific class that has one (its kind's, or registered here), or None."""
+    return kinds.rule_for(layer, {**EXPORT_RULES, **kinds.rules("export")})
 
 
 class ExportContext:
@@ -283,8 +282,8 @@ def stacked_kernels(layer, scale=1.0):
     return stacked
 
 
-@export_rule(MultiBaseConv2D)
-def _export_multi_base(layer, context):
+def export_multi_base(layer, context):
+    """The export rule of `MultiBaseConv2D` (kind "mbn"): one `QuantConv2D` per distinct threshold, summed."""
     # One convolution with one weight base is a BNN layer: LCE folds the
     # BatchNormalization after it by itself. After a sum it cannot, so the
     # BatchNormalization folds into the kernels here:
@@ -362,8 +361,8 @@ def _export_latent_kernel(layer):
     )
 
 
-@export_rule(SubBitConv2D)
-def _export_sub_bit(layer, context):
+def export_sub_bit(layer, context):
+    """The export rule of `SubBitConv2D` (kind "snn"): a `QuantConv2D` of its chosen codebook members."""
     return _export_latent_kernel(layer)
 
 
@@ -513,8 +512,9 @@ def _merge_siblings(model, siblings):
 # -- zero padding around kernels larger than their input --------------------------
 
 # The 1-bit input quantizers that are sign(x - threshold): padding the float
-# input below the threshold gives -1 after them.
-_SIGNS = ("SteSign", "ApproxSign", "SwishSign", "ShiftedSign")
+# input below the threshold gives -1 after them. Exact types: a subclass
+# (IR-Net's ErrorDecaySign, say) may compute otherwise.
+_SIGNS = (lq.quantizers.SteSign, lq.quantizers.ApproxSign, lq.quantizers.SwishSign, ShiftedSign)
 
 
 def _same_padding(size, kernel, stride, dilation):
@@ -536,8 +536,7 @@ def _wider_than_input(layer):
     if type(layer) is not lq.layers.QuantConv2D or layer.padding != "same" or layer.pad_values != 0:
         return False
     quantizer = layer.input_quantizer
-    name = type(quantizer).__name__ if hasattr(quantizer, "get_config") else getattr(quantizer, "__name__", "")
-    if name.replace("_", "").lower() not in {sign.lower() for sign in _SIGNS} or not _fully_binary(layer):
+    if type(quantizer) not in _SIGNS or not _fully_binary(layer):
         return False
     if len(layer.inbound_nodes) != 1:
         return False

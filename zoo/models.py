@@ -8,7 +8,8 @@ activations), "relaxed" (the same layer computing with real weights that
 `tau` bits per 3x3 kernel), "irnet" (larq `QuantConv2D` with IR-Net's
 `LibraSign` kernel and `ErrorDecaySign` input quantizers) or "float"
 (full-precision `Conv2D` of the same shape, the starting point for
-`tfbin.zoo.init_from_float`).
+`tfbin.zoo.init_from_float`). Each is a registered `tfbin.kinds.ConvKind`;
+a kind registered with `tfbin.kinds.register_kind` is built the same way.
 
 `block` picks the residual block:
 - "bireal" (default): one binary convolution and BatchNorm per shortcut;
@@ -36,20 +37,14 @@ react = zoo.resnet20(conv="relaxed", block="reactnet")       # for BNEW or BMD
 fbnn = zoo.digits_resnet(conv="bnn", fully_binary=True)      # every convolution binary
 ```
 """
-import logging
-
-import larq as lq
 import tensorflow as tf
 
-from tfbin.choices import CONV_KINDS
-from tfbin.layers import MultiBaseConv2D, SubBitConv2D
-from tfbin.quantizers import ErrorDecaySign, LibraSign
+from tfbin import kinds
 from tfbin.reactnet import ChannelScale, LearnableBias, RPReLU, RSign
 from tfbin.validation import check_one_of
 
 __all__ = [
     "BLOCKS",
-    "CONV_KINDS",
     "binary_conv",
     "deeplab",
     "digits_resnet",
@@ -64,69 +59,32 @@ __all__ = [
 
 # residual_net's blocks.
 BLOCKS = ("bireal", "basic", "reactnet", "bottleneck")
-# The kinds whose input quantizer a block may choose (the others quantize their own inputs).
-_SIGN_KINDS = ("bnn", "relaxed")
 
 
 def binary_conv(filters, kernel_size, strides=1, conv="bnn", name=None, input_quantizer=None, dilation_rate=1,
                 **conv_kwargs):
-    """A convolution of the kind `conv` names, as the zoo's networks use it.
+    """A convolution of the kind `conv` names (`tfbin.kinds`), as the zoo's networks use it.
 
     `same` padding pads with +1 so Larq Compute Engine fuses the padding into
     its binary convolution. `input_quantizer` replaces the "ste_sign" of
-    "bnn" and "relaxed" convolutions (with `tfbin.reactnet.RSign`, say).
+    kinds that take one ("bnn", "relaxed") (with `tfbin.reactnet.RSign`, say).
     `conv_kwargs` go to the layer ("mbn": weight_bases, activation_bases,
     scaling; "snn": tau).
     """
-    check_one_of("conv", conv, CONV_KINDS)
-    if input_quantizer is not None and conv not in _SIGN_KINDS:
+    kind = kinds.get_kind(conv)
+    if input_quantizer is not None and not kind.takes_input_quantizer:
         raise ValueError(
-            f"input_quantizer applies to conv 'bnn' and 'relaxed', not {conv!r} "
+            f"input_quantizer applies to conv {', '.join(k for k in kinds.names() if _takes_sign(k))}, not {conv!r} "
             "(multi-base, sub-bit and IR-Net convolutions quantize their own inputs; a float one does not quantize)"
         )
-    input_quantizer = input_quantizer or "ste_sign"
-    common = dict(
-        filters=filters,
-        kernel_size=kernel_size,
-        strides=strides,
-        dilation_rate=dilation_rate,
-        padding="same",
-        use_bias=False,
-        name=name,
-    )
-    if conv == "bnn":
-        return lq.layers.QuantConv2D(
-            input_quantizer=input_quantizer,
-            kernel_quantizer="ste_sign",
-            kernel_constraint="weight_clip",
-            pad_values=1.0,
-            **common,
-        )
-    if conv == "relaxed":
-        return lq.layers.QuantConv2D(
-            input_quantizer=input_quantizer,
-            kernel_quantizer=lq.quantizers.NoOp(precision=1),
-            pad_values=1.0,
-            **common,
-        )
-    if conv == "mbn":
-        return MultiBaseConv2D(pad_values=1.0, **common, **conv_kwargs)
-    if conv == "snn":
-        return SubBitConv2D(pad_values=1.0, **common, **conv_kwargs)
-    if conv == "irnet":
-        # larq warns that a binary kernel quantizer without a kernel constraint
-        # may starve weights (ste_sign's gradient is zero beyond |w| > 1);
-        # LibraSign standardises its latent weights first, so it does not apply.
-        larq_log = logging.getLogger("larq.layers_base")
-        level = larq_log.level
-        larq_log.setLevel(logging.ERROR)
-        try:
-            return lq.layers.QuantConv2D(
-                input_quantizer=ErrorDecaySign(), kernel_quantizer=LibraSign(), pad_values=1.0, **common
-            )
-        finally:
-            larq_log.setLevel(level)
-    return tf.keras.layers.Conv2D(kernel_initializer="he_normal", **common)
+    if kind.takes_input_quantizer:
+        conv_kwargs["input_quantizer"] = input_quantizer or "ste_sign"
+    return kind.build(filters=filters, kernel_size=kernel_size, strides=strides, dilation_rate=dilation_rate,
+                      padding="same", use_bias=False, name=name, **conv_kwargs)
+
+
+def _takes_sign(name):
+    return kinds.get_kind(name).takes_input_quantizer
 
 
 def _binary(x, filters, kernel_size, strides, spec, name, dilation=1):
@@ -176,7 +134,7 @@ def _bottleneck_block(x, filters, strides, spec, name, dilation=1):
 def _reactnet_block(x, filters, strides, spec, name, dilation=1):
     """RSign -> binary 3x3 convolution -> scale -> BatchNorm -> + shortcut -> RPReLU (BNEW's ResNet-20 block)."""
     y = x
-    if spec["conv"] == "float" and spec["learnable_bias"]:
+    if not kinds.get_kind(spec["conv"]).binary and spec["learnable_bias"]:
         y = LearnableBias(name=f"{name}_shift")(y)
     y = _binary(y, filters, 3, strides, spec, f"{name}_conv", dilation)
     if spec["channel_scale"]:
@@ -202,11 +160,12 @@ def _spec(conv, block, learnable_bias, prelu, channel_scale, binary_stem, binary
     if block == "reactnet" and not prelu and not learnable_bias:
         raise ValueError("prelu=False (a ReLU) needs learnable_bias=True: without the shifts the next "
                          "block's sign(relu(x)) is +1 everywhere")
-    if conv == "float" and (binary_stem or binary_downsample or binary_classifier):
+    kind = kinds.get_kind(conv)
+    if not kind.binary and (binary_stem or binary_downsample or binary_classifier):
         raise ValueError("binary_stem, binary_downsample, binary_classifier and fully_binary need binary "
-                         "convolutions; conv='float' has none")
+                         f"convolutions; conv={conv!r} has none")
     sign = "ste_sign"
-    if conv not in _SIGN_KINDS:
+    if not kind.takes_input_quantizer:
         sign = None
     elif block == "reactnet":
         sign = "rsign" if learnable_bias else "approx_sign"
@@ -219,14 +178,10 @@ def _model_spec(conv, block, weight_bases=1, activation_bases=1, scaling="both",
                 prelu=True, channel_scale=True, binary_stem=False, binary_downsample=False, binary_classifier=False,
                 fully_binary=False):
     """What every binary part of a zoo network is, from the builders' arguments."""
-    check_one_of("conv", conv, CONV_KINDS)
     if fully_binary:
         binary_stem = binary_downsample = binary_classifier = True
-    layer_kwargs = {}
-    if conv == "mbn":
-        layer_kwargs = dict(weight_bases=weight_bases, activation_bases=activation_bases, scaling=scaling)
-    elif conv == "snn":
-        layer_kwargs = dict(tau=tau)
+    given = dict(weight_bases=weight_bases, activation_bases=activation_bases, scaling=scaling, tau=tau)
+    layer_kwargs = {option: given[option] for option in kinds.get_kind(conv).options}
     return _spec(conv, block, learnable_bias, prelu, channel_scale, binary_stem, binary_downsample,
                  binary_classifier, layer_kwargs)
 

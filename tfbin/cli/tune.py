@@ -13,7 +13,8 @@ import dataclasses
 import os
 import time
 
-from tfbin.choices import CONV_KINDS, OPTIMIZERS, TUNERS
+from tfbin import kinds
+from tfbin.choices import OPTIMIZERS, TUNERS
 from tfbin.cli.args import add_dataset_arguments, fail, positive_float, positive_int, verbosity, writable_dir
 from tfbin.tuning.space import PRESETS
 
@@ -81,7 +82,7 @@ def add_parser(commands):
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--model", choices=MODELS, default="digits_resnet")
     parser.add_argument("--width", type=positive_int, help="channels of the first stage (default: the model's)")
-    parser.add_argument("--conv", choices=[kind for kind in CONV_KINDS if kind != "float"], default="bnn",
+    parser.add_argument("--conv", choices=[kind for kind in kinds.names() if kind != "float"], default="bnn",
                         help="1-bit convolutions, or multi-base ones (MBN); Bop trains binary weights only")
     parser.add_argument("--weight-bases", type=positive_int, default=1, help="MBN weight bases M")
     parser.add_argument("--activation-bases", type=positive_int, default=1, help="MBN activation bases N")
@@ -111,7 +112,9 @@ def _space(args):
 def run(args):
     from tfbin import data, tuning, zoo
 
-    if args.conv != "mbn" and (args.weight_bases, args.activation_bases) != (1, 1):
+    bases = {"weight_bases": args.weight_bases, "activation_bases": args.activation_bases}
+    taken = {name: value for name, value in bases.items() if name in kinds.get_kind(args.conv).options}
+    if taken != bases and (args.weight_bases, args.activation_bases) != (1, 1):
         fail("--weight-bases and --activation-bases need --conv mbn")
     space = _space(args)
     try:
@@ -121,9 +124,7 @@ def run(args):
         )
     except data.DatasetUnavailableError as error:
         fail(str(error), 1)
-    model_kwargs = {"conv": args.conv}
-    if args.conv == "mbn":
-        model_kwargs.update(weight_bases=args.weight_bases, activation_bases=args.activation_bases)
+    model_kwargs = {"conv": args.conv, **taken}
     if args.width is not None:
         model_kwargs["width"] = args.width
     builder = getattr(zoo, args.model)
