@@ -6,7 +6,8 @@ AVX2 and AVX-512 behind its `BinaryConvolution` op, but no frontend emits
 that op. So the conversion has two steps:
 
 1. OpenVINO's TensorFlow frontend (`openvino.convert_model`) translates the
-   model that `tfbin.pruning.strip_pruning` exports into a float graph: every
+   model that `tfbin.pruning.strip_pruning` exports (its passes for target
+   "openvino") into a float graph: every
    layer and every piece of user code (`x + y`, `Lambda`, `tf.split`,
    `UpSampling2D`, ...) as OpenVINO ops, BatchNorm folded into the
    convolutions. A larq binary convolution arrives as a sign of a tensor
@@ -500,7 +501,7 @@ class _Translation:
 def _translate(model, precision, allow_float_fallback):
     check_one_of("precision", precision, PRECISIONS)
     ov = require_openvino()
-    deployable = strip_pruning(model)
+    deployable = strip_pruning(model, target="openvino")
     ir = _float_graph(ov, _explicit_same_padding(deployable))
     rewrite = BinaryConvolutions()
     rewrite.apply(ir)

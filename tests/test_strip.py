@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 from _convert_helpers import digits
 
-from tfbin import convert, layers, pruning, quantizers, zoo
+from tfbin import choices, convert, layers, passes, pruning, quantizers, zoo
 from tfbin.convert.parity import measure_parity
 from tfbin.testing import realistic_weights
 
@@ -55,3 +55,27 @@ def test_zero_padding_is_emulated_behind_threshold_signs_only(quantizer, emulate
                                  kernel_quantizer="ste_sign", kernel_constraint="weight_clip", name="wide")
     plain = pruning.strip_pruning(tf.keras.Model(inputs, conv(inputs)))
     assert ("wide_pad_plus" in [layer.name for layer in plain.layers]) is emulated
+
+
+def test_each_target_runs_its_own_passes_in_order():
+    assert set(passes.TARGET_PASSES) == set(choices.TARGETS)
+    assert [p.name for p in passes.pipeline("lce")] == [
+        "export_rules", "remove_masked_filters", "merge_dilated_siblings", "emulate_zero_padding"]
+    assert [p.name for p in passes.pipeline("openvino")] == [
+        "export_rules", "remove_masked_filters", "emulate_zero_padding"]
+    with pytest.raises(ValueError, match="target must be one of lce, openvino"):
+        pruning.strip_pruning(zoo.digits_resnet(width=4), target="tvm")
+
+
+def test_dilated_siblings_are_merged_for_lce_only():
+    inputs = tf.keras.Input((12, 12, 8))
+    convs = [lq.layers.QuantConv2D(8, 3, dilation_rate=2, padding="same", pad_values=1.0, input_quantizer="ste_sign",
+                                   kernel_quantizer="ste_sign", kernel_constraint="weight_clip", name=f"branch{i}")
+             for i in range(2)]
+    model = tf.keras.Model(inputs, tf.keras.layers.Add()([conv(inputs) for conv in convs]))
+    x = np.random.default_rng(0).standard_normal((4, 12, 12, 8)).astype(np.float32)
+    for target, merged in [("lce", True), ("openvino", False)]:
+        plain = pruning.strip_pruning(model, target=target)
+        names = [layer.name for layer in plain.layers]
+        assert ("branch0_shared_input" in names) is merged and ("branch1" in names)
+        np.testing.assert_allclose(plain.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)

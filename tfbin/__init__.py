@@ -41,6 +41,7 @@ _SUBMODULES = (
     "metrics",
     "optimizers",
     "pabt",
+    "passes",
     "plots",
     "pruning",
     "quantizers",

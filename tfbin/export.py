@@ -1,6 +1,7 @@
-"""The export step behind `tfbin.pruning.strip_pruning`: one rule per layer type.
+"""The export rules behind `tfbin.pruning.strip_pruning`: one rule per layer type.
 
-`strip_pruning` rebuilds a model layer by layer. For each layer it looks up
+The first of strip_pruning's passes (`tfbin.passes`), `apply_rules`, rebuilds
+a model layer by layer. For each layer it looks up
 an export rule along the layer's class hierarchy (the most specific class
 first) and puts what the rule returns in the layer's place; layers without a
 rule are copied. Larq Compute Engine (LCE) then turns what is left into
@@ -55,19 +56,16 @@ their convolution kinds, `tfbin.kinds`):
   (1 x k) binary `QuantConv2D` between two reshapes, since LCE has binary 2D
   convolutions only.
 
-After the rules, STQ's masked 2D filters are removed (`tfbin.shrink`), and
-binary convolutions with a dilation that read the same
-tensor with the same quantizer and settings (two layers side by side) are
-merged into one convolution whose outputs are sliced apart, for the same
-SpaceToBatchND reason.
+After the rules come the other passes of `tfbin.passes`: STQ's masked 2D
+filters are removed, and the target's own passes run (for LCE, dilated
+convolutions that read one tensor are merged, for the same SpaceToBatchND
+reason).
 """
-import json
-
 import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from tfbin import graph, kinds, shrink
+from tfbin import graph, kinds
 from tfbin.cost import is_binary_layer, is_one_bit
 from tfbin.layers import SubBitConv2D
 from tfbin.quantizers import ErrorDecaySign, LibraSign, ShiftedSign
@@ -80,9 +78,13 @@ __all__ = [
     "ConstantPad",
     "ExportContext",
     "SumOfSlices",
+    "apply_rules",
+    "binary_conv",
+    "copy_quantizer",
+    "effective_kernel",
     "export_rule",
+    "is_fully_binary",
     "stacked_kernels",
-    "strip",
 ]
 
 # Layer class -> rule(layer, context); see the module docstring. The layer
@@ -213,7 +215,8 @@ class ChannelSlice(tf.keras.layers.Layer):
         return {**super().get_config(), "begin": self.begin, "size": self.size}
 
 
-def _copy_quantizer(quantizer):
+def copy_quantizer(quantizer):
+    """A new quantizer with `quantizer`'s class and settings (None stays None)."""
     return lq.quantizers.get(lq.quantizers.serialize(quantizer)) if quantizer is not None else None
 
 
@@ -226,7 +229,7 @@ def effective_kernel(layer):
     return tf.keras.backend.get_value(quantizer(tf.constant(latent)))
 
 
-def _binary_conv(name, kernel, bias, input_quantizer, **conv_kwargs):
+def binary_conv(name, kernel, bias, input_quantizer, **conv_kwargs):
     """A larq QuantConv2D with a constant +-scale kernel and the given input quantizer, built and set."""
     conv = lq.layers.QuantConv2D(
         kernel.shape[-1],
@@ -309,7 +312,7 @@ def export_multi_base(layer, context):
             conv_bias = np.zeros(kernel.shape[-1], np.float32)
             conv_bias[: layer.filters] = bias
         name = layer.name if len(stacked) == 1 else f"{layer.name}_t{i}"
-        convs.append(_binary_conv(name, kernel, conv_bias, ShiftedSign(threshold, clip_value=clip), **conv_kwargs))
+        convs.append(binary_conv(name, kernel, conv_bias, ShiftedSign(threshold, clip_value=clip), **conv_kwargs))
         counts.append(count)
     # Activation bases with the same number of weight bases are added before
     # their slices are summed (fewer operators); otherwise each is summed first.
@@ -353,9 +356,9 @@ def _export_latent_kernel(layer):
     """
     kernel = layer.binary_kernel() if isinstance(layer, SubBitConv2D) else effective_kernel(layer)
     quantizer = layer.input_quantizer
-    quantizer = "ste_sign" if isinstance(quantizer, ErrorDecaySign) else _copy_quantizer(quantizer)
+    quantizer = "ste_sign" if isinstance(quantizer, ErrorDecaySign) else copy_quantizer(quantizer)
     bias = tf.keras.backend.get_value(layer.bias) if layer.use_bias else None
-    return _binary_conv(
+    return binary_conv(
         layer.name, np.asarray(kernel, np.float32), bias, quantizer, strides=layer.strides, padding=layer.padding,
         pad_values=layer.pad_values, dilation_rate=layer.dilation_rate, activation=layer.activation,
     )
@@ -377,7 +380,8 @@ def _export_ir_net(layer, context):
 # -- binary Dense and Conv1D as 2D binary convolutions ------------------------------
 
 
-def _fully_binary(layer):
+def is_fully_binary(layer):
+    """A layer with a 1-bit input quantizer and a 1-bit kernel: one LCE and OpenVINO run as binary."""
     return is_one_bit(getattr(layer, "input_quantizer", None)) and is_binary_layer(layer)
 
 
@@ -388,7 +392,7 @@ def _as_binary_conv2d(layer, kernel, **conv_kwargs):
         kernel.shape[:2],
         use_bias=bias is not None,
         activation=layer.activation,
-        input_quantizer=_copy_quantizer(layer.input_quantizer),
+        input_quantizer=copy_quantizer(layer.input_quantizer),
         name=layer.name,
         **conv_kwargs,
     )
@@ -402,7 +406,7 @@ def _export_binary_dense(layer, context):
     # LCE has no binary Dense op (LCE#53); a 1x1 binary convolution with the
     # features as channels is one LceBconv2d.
     rows = tuple(layer.input_shape[1:-1])
-    if not _fully_binary(layer) or rows.count(None) > 1:
+    if not is_fully_binary(layer) or rows.count(None) > 1:
         return None  # LCE runs it as float; the converter names it
     kernel = effective_kernel(layer).astype(np.float32)  # (features, units)
     conv = _as_binary_conv2d(layer, kernel[None, None])
@@ -418,7 +422,7 @@ def _export_binary_dense(layer, context):
 
 @export_rule(lq.layers.QuantConv1D)
 def _export_binary_conv1d(layer, context):
-    if not _fully_binary(layer) or layer.padding == "causal" or layer.data_format != "channels_last":
+    if not is_fully_binary(layer) or layer.padding == "causal" or layer.data_format != "channels_last":
         return None
     kernel = effective_kernel(layer).astype(np.float32)  # (k, cin, filters)
     conv = _as_binary_conv2d(
@@ -439,110 +443,7 @@ def _export_binary_conv1d(layer, context):
     return apply
 
 
-# -- dilated binary convolutions that share an input -----------------------------
-
-
-def _quantizer_key(quantizer):
-    """A quantizer's class and settings, without its (unique) name."""
-    if not hasattr(quantizer, "get_config"):
-        return getattr(quantizer, "__name__", repr(quantizer))
-    config = {k: v for k, v in quantizer.get_config().items() if k != "name"}
-    return type(quantizer).__name__, json.dumps(config, sort_keys=True, default=str)
-
-
-def _sibling_key(layer):
-    """What must agree for two binary convolutions reading one tensor to be merged into one."""
-    if type(layer) is not lq.layers.QuantConv2D or max(layer.dilation_rate) == 1:
-        return None
-    if not _fully_binary(layer) or len(layer.inbound_nodes) != 1:
-        return None
-    settings = (
-        tuple(layer.kernel_size), tuple(layer.strides), layer.padding, float(layer.pad_values),
-        tuple(layer.dilation_rate), layer.groups, layer.data_format,
-        tf.keras.activations.serialize(layer.activation),
-        _quantizer_key(layer.input_quantizer),
-    )
-    return id(layer.input), settings
-
-
-def _dilated_siblings(model):
-    groups = {}
-    for layer in model.layers:
-        key = _sibling_key(layer)
-        if key is not None:
-            groups.setdefault(key, []).append(layer)
-    return [members for members in groups.values() if len(members) > 1]
-
-
-def _merge_siblings(model, siblings):
-    member_of = {id(layer): members for members in siblings for layer in members}
-    merged_outputs = {}
-
-    def replace(layer):
-        members = member_of.get(id(layer))
-        if members is None:
-            return None
-        first = members[0]
-        kernels = [effective_kernel(member).astype(np.float32) for member in members]
-        begin = sum(k.shape[-1] for k in kernels[: members.index(layer)])
-        size = kernels[members.index(layer)].shape[-1]
-        use_bias = any(member.use_bias for member in members)
-
-        def apply(inputs):
-            if id(first) not in merged_outputs:
-                bias = None
-                if use_bias:
-                    bias = np.concatenate([
-                        tf.keras.backend.get_value(m.bias) if m.use_bias else np.zeros(k.shape[-1], np.float32)
-                        for m, k in zip(members, kernels)
-                    ]).astype(np.float32)
-                conv = _binary_conv(
-                    f"{first.name}_shared_input", np.concatenate(kernels, axis=-1), bias,
-                    _copy_quantizer(first.input_quantizer), strides=first.strides, padding=first.padding,
-                    pad_values=first.pad_values, dilation_rate=first.dilation_rate, activation=first.activation,
-                )
-                merged_outputs[id(first)] = conv(inputs)
-            return ChannelSlice(begin, size, name=layer.name)(merged_outputs[id(first)])
-
-        return apply
-
-    return graph.rewrite(model, replace)
-
-
-# -- zero padding around kernels larger than their input --------------------------
-
-# The 1-bit input quantizers that are sign(x - threshold): padding the float
-# input below the threshold gives -1 after them. Exact types: a subclass
-# (IR-Net's ErrorDecaySign, say) may compute otherwise.
-_SIGNS = (lq.quantizers.SteSign, lq.quantizers.ApproxSign, lq.quantizers.SwishSign, ShiftedSign)
-
-
-def _same_padding(size, kernel, stride, dilation):
-    """(before, after) of TensorFlow's "same" padding along one axis."""
-    extent = (kernel - 1) * dilation + 1
-    out = -(-size // stride)
-    total = max((out - 1) * stride + extent - size, 0)
-    return total // 2, total - total // 2
-
-
-def _wider_than_input(layer):
-    """A binary 'same' convolution with zero padding whose (dilated) kernel is larger than its input.
-
-    LCE computes zero padding as +1 padding plus a correction that assumes
-    the kernel sticks out on one side at most (larq compute-engine,
-    `zero_padding_correction.h`); when it sticks out on both, LCE's output
-    is wrong (measured: 3x3 kernels with dilation 2 on 4x4 inputs).
-    """
-    if type(layer) is not lq.layers.QuantConv2D or layer.padding != "same" or layer.pad_values != 0:
-        return False
-    quantizer = layer.input_quantizer
-    if type(quantizer) not in _SIGNS or not _fully_binary(layer):
-        return False
-    if len(layer.inbound_nodes) != 1:
-        return False
-    sizes = layer.input_shape[1:3]
-    extents = [(k - 1) * d + 1 for k, d in zip(layer.kernel_size, layer.dilation_rate)]
-    return any(size is not None and extent > size for size, extent in zip(sizes, extents))
+# -- layers that export passes build ------------------------------------------------------
 
 
 @register
@@ -569,53 +470,8 @@ class ConstantPad(tf.keras.layers.Layer):
         return {**super().get_config(), "padding": self.padding, "value": self.value}
 
 
-def _emulate_zero_padding(model):
-    """Replaces each `_wider_than_input` convolution by the mean of its +1- and -1-padded versions.
-
-    Zero padding contributes nothing; +1 padding contributes the kernel taps
-    that stick out, -1 padding their negative, so the mean of the two is the
-    zero-padded convolution, and LCE computes both exactly: +1 padding is its
-    native one, -1 padding is the float input padded below the sign's
-    threshold before a 'valid' convolution.
-    """
-    wide = {id(layer) for layer in model.layers if _wider_than_input(layer)}
-    if not wide:
-        return model
-
-    def replace(layer):
-        if id(layer) not in wide:
-            return None
-        kernel = effective_kernel(layer).astype(np.float32) / 2
-        bias = tf.keras.backend.get_value(layer.bias) if layer.use_bias else None
-        threshold = getattr(layer.input_quantizer, "threshold", 0.0)
-        common = dict(strides=layer.strides, dilation_rate=layer.dilation_rate, activation=None)
-        plus = _binary_conv(f"{layer.name}_pad_plus", kernel, bias, _copy_quantizer(layer.input_quantizer),
-                            padding="same", pad_values=1.0, **common)
-        minus = _binary_conv(f"{layer.name}_pad_minus", kernel, None, _copy_quantizer(layer.input_quantizer),
-                             padding="valid", **common)
-        padding = [
-            _same_padding(size, k, s, d)
-            for size, k, s, d in zip(layer.input_shape[1:3], layer.kernel_size, layer.strides, layer.dilation_rate)
-        ]
-        pad = ConstantPad(padding, threshold - 1.0, name=f"{layer.name}_pad")
-        add = tf.keras.layers.Add(name=layer.name)
-        activation = (
-            tf.keras.layers.Activation(layer.activation, name=f"{layer.name}_activation")
-            if layer.activation is not tf.keras.activations.linear
-            else None
-        )
-
-        def apply(inputs):
-            y = add([plus(inputs), minus(pad(inputs))])
-            return activation(y) if activation else y
-
-        return apply
-
-    return graph.rewrite(model, replace)
-
-
-def strip(model):
-    """`tfbin.pruning.strip_pruning`: every layer through its export rule, then the fix-ups LCE needs."""
+def apply_rules(model):
+    """The export pass of the rules: every layer of `model` through its export rule (the others copied)."""
     context = ExportContext()
 
     def replace(layer):
@@ -624,9 +480,4 @@ def strip(model):
         rule = rule_for(layer)
         return rule(layer, context) if rule else None
 
-    # STQ: masked 2D filters leave the model before the merges below look at shapes.
-    stripped = shrink.remove_masked_filters(graph.rewrite(model, replace))
-    siblings = _dilated_siblings(stripped)
-    if siblings:
-        stripped = _merge_siblings(stripped, siblings)
-    return _emulate_zero_padding(stripped)
+    return graph.rewrite(model, replace)

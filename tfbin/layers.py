@@ -34,7 +34,7 @@ from tfbin.quantizers import ErrorDecaySign, ShiftedSign, WeightBaseSign, error_
 from tfbin.registry import register
 from tfbin.validation import check_int, check_number, check_one_of
 
-__all__ = ["MultiBaseConv2D", "SCALING_MODES", "MAX_BASES", "SubBitConv2D", "live_mask"]
+__all__ = ["MultiBaseConv2D", "SCALING_MODES", "MAX_BASES", "SubBitConv2D", "live_mask", "same_padding"]
 
 SCALING_MODES = ("none", "base", "operation", "both")
 MAX_BASES = 8
@@ -52,16 +52,19 @@ def live_mask(mask, include_fading=True):
     return mask > 0 if include_fading else mask >= 1
 
 
+def same_padding(size, kernel_size, stride, dilation):
+    """(before, after) of "same" padding along an axis of `size` (an int or a scalar tensor)."""
+    padded = ((size + stride - 1) // stride - 1) * stride + (kernel_size - 1) * dilation + 1
+    total = tf.maximum(padded - size, 0) if tf.is_tensor(size) else max(padded - size, 0)
+    return total // 2, total - total // 2
+
+
 def _same_padding(layer, inputs):
     """The [before, after] padding of every axis of `inputs` that "same" padding gives `layer` (larq's rule)."""
     shape = inputs.shape if inputs.shape[1:].is_fully_defined() else tf.shape(inputs)
     first = 1 if layer.data_format == "channels_last" else 2
-    spatial = []
-    for axis, (stride, dilation, size) in enumerate(zip(layer.strides, layer.dilation_rate, layer.kernel_size)):
-        length = shape[first + axis]
-        padded = ((length + stride - 1) // stride - 1) * stride + (size - 1) * dilation + 1
-        total = tf.maximum(padded - length, 0) if tf.is_tensor(length) else max(padded - length, 0)
-        spatial.append([total // 2, total - total // 2])
+    spatial = [list(same_padding(shape[first + axis], size, stride, dilation))
+               for axis, (stride, dilation, size) in enumerate(zip(layer.strides, layer.dilation_rate, layer.kernel_size))]
     return [[0, 0], *spatial, [0, 0]] if first == 1 else [[0, 0], [0, 0], *spatial]
 
 

@@ -25,7 +25,7 @@ plain = pruning.strip_pruning(model)   # only larq QuantConv2D layers, same outp
 """
 import numpy as np
 
-from tfbin import export
+from tfbin import passes
 from tfbin.registry import register
 from tfbin.validation import check_int, check_number, check_one_of
 
@@ -125,13 +125,15 @@ def get_schedule(schedule, start_epoch=None, end_epoch=None):
 # -- strip_pruning ---------------------------------------------------------------
 
 
-def strip_pruning(model):
+def strip_pruning(model, target="lce"):
     """The export step after pruning, as in TF Model Optimization.
 
     Returns a copy of `model` with only plain Keras/larq layers, computing the
-    same function up to float rounding, in the form Larq Compute Engine turns
-    into binary operators. Each layer goes through the export rule of its
-    type (`tfbin.export`, where a new layer type registers its own):
+    same function up to float rounding, in the form that `target` ("lce":
+    Larq Compute Engine, or "openvino") turns into binary operators. It runs
+    the ordered export passes of `tfbin.passes.pipeline(target)`. Each layer
+    goes through the export rule of its type (`tfbin.export`, where a new
+    layer type registers its own; a convolution kind's in `tfbin.kinds`):
 
     - a `MultiBaseConv2D` becomes one larq `QuantConv2D` per distinct
       activation base, with input quantizer `ShiftedSign(v_n)` and its live
@@ -153,8 +155,8 @@ def strip_pruning(model):
       `ste_sign`.
     - STQ masks (`tfbin.stq.MaskedQuantConv2D`) are applied by removing the
       masked 2D filters (`tfbin.shrink.remove_masked_filters`).
-    - dilated binary convolutions that read one tensor with the same settings
-      are merged into one, whose output channels are sliced apart.
+    - for LCE, dilated binary convolutions that read one tensor with the same
+      settings are merged into one, whose output channels are sliced apart.
 
     ```python
     import numpy as np
@@ -167,4 +169,4 @@ def strip_pruning(model):
     np.abs(plain.predict(x, verbose=0) - model.predict(x, verbose=0)).max()   # rounding only
     ```
     """
-    return export.strip(model)
+    return passes.run(model, target)
