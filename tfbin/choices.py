@@ -17,6 +17,7 @@ __all__ = [
     "DATASETS",
     "DEMO_METHODS",
     "ENGINES",
+    "FLOAT_LAYERS",
     "OPTIMIZERS",
     "PRECISIONS",
     "SCHEDULES",
@@ -39,6 +40,8 @@ CONV_KINDS = ("bnn", "mbn", "float", "snn", "irnet", "relaxed")
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 # tfbin.convert.baselines and tfbin.convert.openvino_baselines: reference models of the same architecture
 BASELINES = ("float", "int8")
+# tfbin.convert.convert and convert_openvino: the precision of the float layers of a binary model
+FLOAT_LAYERS = ("float", "int8")
 # `tfbin convert --target`: Larq Compute Engine TFLite (ARM devices) or OpenVINO (x86 CPUs); the first is the default
 TARGETS = ("lce", "openvino")
 # `tfbin bench --engine` and tfbin.convert.runner: what runs the files; the first is the default
