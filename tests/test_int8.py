@@ -205,3 +205,33 @@ def test_convert_command_float_layers_int8(net, tmp_path, capsys):
     status, out, err = run_cli(capsys, "convert", path, "-o", tmp_path / "n.tflite", "--float-layers", "int8")
     assert status == 2 and "--float-layers int8 needs --calibration" in err
     assert not (tmp_path / "n.tflite").exists()
+
+
+# -- the demo ------------------------------------------------------------------------
+
+
+def test_demo_int8_row_converts_the_trained_bnn_without_training_it_again(monkeypatch):
+    import tfbin.demo
+    from tfbin.demo import pabt
+
+    trained = []
+
+    def train_row(name, dataset, epochs, width, verbose):  # training-like weights, in no time
+        trained.append(name)
+        model = pabt._model(name, dataset, width)
+        model.compile(loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        return realistic_weights(model, digits().x_train[:256], seed=2), {}
+
+    monkeypatch.setattr(pabt, "train_row", train_row)
+    report = tfbin.demo.run_demo(method="pabt", epochs=1, width=8, rows=("bnn", "bnn_int8"), verbose=0)
+    assert trained == ["bnn"]
+    bnn, bnn_int8 = report["models"]
+    assert bnn_int8["name"] == "bnn_int8" and "int8_layers" not in bnn
+    assert bnn_int8["int8_layers"] == ["stem_conv", "stage2_block1_down", "logits"]
+    assert bnn_int8["op_census"]["LceBconv2d"] == bnn["op_census"]["LceBconv2d"]
+    assert bnn_int8["op_census"]["QUANTIZE"] >= 1 and "QUANTIZE" not in bnn["op_census"]
+    assert bnn_int8["bit_ops"] == bnn["bit_ops"] and 0 <= bnn_int8["accuracy"] <= 1
+    # An untrained net is fragile: either it kept 0.98 agreement, or the row says why it was refused.
+    assert (bnn_int8["argmax_agreement"] >= 0.98) != ("int8_refused" in bnn_int8)
+    with pytest.raises(ValueError, match="list 'bnn' before it"):
+        tfbin.demo.run_demo(method="pabt", epochs=1, width=8, rows=("bnn_int8",), verbose=0)
