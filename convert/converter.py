@@ -29,12 +29,12 @@ import warnings
 import numpy as np
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
+from tfbin.choices import FLOAT_LAYERS
 from tfbin.convert.fallback import binary_layers, unmatched
 from tfbin.convert.flatbuffer import binary_filters, custom_operators, op_census, validate
 from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT, keras_predict, measure_parity
 from tfbin.convert.rounding import rounding_floor
 from tfbin.convert.tracing import lce_flatbuffer
-from tfbin.choices import FLOAT_LAYERS
 from tfbin.files import write_atomic
 from tfbin.pruning import strip_pruning
 from tfbin.validation import check_one_of
