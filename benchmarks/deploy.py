@@ -74,8 +74,8 @@ DEEPLAB_WIDTH, QUICK_DEEPLAB_WIDTH = 64, 16
 # The BNN with its float layers (stem, downsampling shortcuts, classifier) in int8: convert(float_layers="int8").
 BNN_INT8 = "BNN + int8 float layers"
 VARIANTS = (
-    "BNN", BNN_INT8, "BNN, binary classifier", "MBN 2/2", "MBN 2/2, per-pair export", "MBN 3/3", "MBN 3/3, per-pair export",
-    "PaBT 3/3 -> 1/1", "float", "int8",
+    "BNN", BNN_INT8, "BNN, binary classifier", "MBN 2/2", "MBN 2/2, per-pair export", "MBN 3/3",
+    "MBN 3/3, per-pair export", "PaBT 3/3 -> 1/1", "float", "int8",
 )
 
 

@@ -95,7 +95,9 @@ def quantize_float_layers(ir, x, name):
         with contextlib.redirect_stdout(io.StringIO()):
             quantized = nncf.quantize(model, dataset, subset_size=len(samples), ignored_scope=scope)
     except Exception as error:  # NNCF raises assorted error types
-        raise ConversionError(f"{name}: NNCF cannot quantize the float layers of the OpenVINO model: {error}") from error
+        raise ConversionError(
+            f"{name}: NNCF cannot quantize the float layers of the OpenVINO model: {error}"
+        ) from error
     _reshape_batch(quantized, -1)
     return quantized
 
