@@ -40,6 +40,7 @@ _EXPORTS = {
     "flatbuffer_cost": "flatbuffer",
     "op_census": "flatbuffer",
     "validate": "flatbuffer",
+    "NotInt8Error": "int8",
     "OpenVinoConversion": "openvino_converter",
     "convert_openvino": "openvino_converter",
     "to_openvino": "openvino_converter",

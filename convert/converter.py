@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
+from tfbin.choices import FLOAT_LAYERS
 from tfbin.convert.fallback import binary_layers, unmatched
 from tfbin.convert.flatbuffer import binary_filters, custom_operators, op_census, validate
 from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT, keras_predict, measure_parity
@@ -36,6 +37,7 @@ from tfbin.convert.rounding import rounding_floor
 from tfbin.convert.tracing import lce_flatbuffer
 from tfbin.files import write_atomic
 from tfbin.pruning import strip_pruning
+from tfbin.validation import check_one_of
 
 __all__ = [
     "Conversion",
@@ -78,6 +80,8 @@ class Conversion:
     float_fallbacks: list = dataclasses.field(default_factory=list)  # (layer name, reason)
     # Seconds per phase: strip, lce (conversion), checks (operators and filters), parity, total.
     timings: dict = dataclasses.field(default_factory=dict)
+    # float_layers="int8": the Keras layers that run as int8 operators (tfbin.convert.int8).
+    int8_layers: list = dataclasses.field(default_factory=list)
 
     @property
     def size_bytes(self):
@@ -94,13 +98,16 @@ class Conversion:
             "binary_layers": self.binary_layers,
             "float_fallbacks": [{"layer": name, "reason": reason} for name, reason in self.float_fallbacks],
             "timings": self.timings,
+            "int8_layers": self.int8_layers,
         }
 
     def describe_timings(self):
         """"strip 1.2 s, LCE conversion 3.4 s, checks 0.1 s, parity 2.0 s (total 6.7 s)"."""
         t = self.timings
         return (
-            f"strip {t['strip_s']:.1f} s, LCE conversion {t['lce_s']:.1f} s, checks {t['checks_s']:.1f} s, "
+            f"strip {t['strip_s']:.1f} s, "
+            + (f"int8 calibration {t['int8_s']:.1f} s, " if "int8_s" in t else "")
+            + f"LCE conversion {t['lce_s']:.1f} s, checks {t['checks_s']:.1f} s, "
             f"parity {t['parity_s']:.1f} s (total {t['total_s']:.1f} s)"
         )
 
@@ -187,11 +194,12 @@ def check_parity(model, tflite, x, min_agreement=MIN_AGREEMENT, max_p90_rel_erro
 def convert(
     model,
     calibration_data=None,
-    min_agreement=MIN_AGREEMENT,
+    min_agreement=None,
     max_p90_rel_error=MAX_P90_REL_ERROR,
     samples=64,
     seed=0,
     allow_float_fallback=False,
+    float_layers="float",
 ):
     """Converts `model` with LCE; returns a `Conversion` or raises `ConversionError`.
 
@@ -200,7 +208,8 @@ def convert(
             Without it, `samples` standard-normal inputs of the model's shape
             are used, with a warning: real data judges parity better.
         min_agreement, max_p90_rel_error: the parity tolerance (see
-            `tfbin.convert.parity`).
+            `tfbin.convert.parity`); `min_agreement` defaults to 0.99, and
+            to 0.98 with `float_layers="int8"`.
         allow_float_fallback: accept binary layers that LCE runs as float
             operators (listed with the reason in `Conversion.float_fallbacks`)
             instead of raising `FloatFallbackError`. Every layer with a 1-bit
@@ -209,6 +218,14 @@ def convert(
             so binary depthwise, separable, transposed and 3D convolutions
             are refused by default (binary dense and 1D convolutions are
             exported as 2D ones).
+        float_layers: "float" (default) keeps the float layers (stem,
+            downsampling shortcuts, classifier) in float32; "int8" makes every
+            float Conv2D and Dense an int8 operator, calibrated on
+            `calibration_data`, next to the binary ones
+            (`tfbin.convert.int8`; listed in `Conversion.int8_layers`). A
+            float layer that cannot be made int8 raises `NotInt8Error`, and
+            parity then holds the argmax agreement only (int8 moves outputs
+            by design; the relative error is reported).
 
     ```python
     import tfbin
@@ -221,9 +238,17 @@ def convert(
     result.save("model.tflite")
     ```
     """
+    check_one_of("float_layers", float_layers, FLOAT_LAYERS)
     clock = _Clock()
     deployable = strip_pruning(model)
     clock.lap("strip_s")
+    int8_layers = []
+    if float_layers == "int8":
+        from tfbin.convert import int8
+
+        x = int8.require_calibration(model, calibration_data)
+        deployable, int8_layers = int8.fake_quantized(deployable, x)
+        clock.lap("int8_s")
     tflite = _lce_convert(deployable)
     clock.lap("lce_s")
     validate(tflite, f"{model.name}'s converted flatbuffer")
@@ -247,9 +272,15 @@ def convert(
             f"not as LCE binary ones ({listing}). Pass allow_float_fallback=True to accept that",
             fallbacks,
         )
-    clock.lap("checks_s")
-    x = _calibration_inputs(model, calibration_data, samples, seed)
-    parity = check_parity(model, tflite, x, min_agreement, max_p90_rel_error)
+    if float_layers == "int8":
+        int8.check_int8(tflite, model.name, int8_layers, [name for name, _ in fallbacks])
+        clock.lap("checks_s")
+        parity = int8.check_int8_parity(model, tflite, x, min_agreement)
+    else:
+        clock.lap("checks_s")
+        x = _calibration_inputs(model, calibration_data, samples, seed)
+        parity = check_parity(model, tflite, x, MIN_AGREEMENT if min_agreement is None else min_agreement,
+                              max_p90_rel_error)
     clock.lap("parity_s")
     return Conversion(
         tflite=tflite,
@@ -258,6 +289,7 @@ def convert(
         binary_layers=len(binary),
         float_fallbacks=fallbacks,
         timings=clock.timings(),
+        int8_layers=int8_layers,
     )
 
 

@@ -55,6 +55,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from tfbin.choices import FLOAT_LAYERS
 from tfbin.convert.converter import ConversionError, FloatFallbackError, _calibration_inputs, judge_parity
 from tfbin.convert.fallback import binary_layers, kernel_signature
 from tfbin.convert.openvino_runtime import (
@@ -496,6 +497,7 @@ class _Translation:
     ir: object  # openvino.Model
     binary_layers: int
     float_fallbacks: list
+    deployable: object = None  # the stripped Keras model it was made from
 
 
 def _translate(model, precision, allow_float_fallback):
@@ -515,7 +517,7 @@ def _translate(model, precision, allow_float_fallback):
             fallbacks,
         )
     set_precision(ir, precision)
-    return _Translation(ir, expected, fallbacks)
+    return _Translation(ir, expected, fallbacks, deployable)
 
 
 # -- the public steps --------------------------------------------------------------
@@ -549,6 +551,8 @@ class OpenVinoConversion(SavedAsIR):
     kernels: dict = dataclasses.field(default_factory=dict)  # BinaryConvolution primitive -> count
     precision: str = "f32"  # the inference precision parity was judged at, stored in the model
     float_fallbacks: list = dataclasses.field(default_factory=list)  # (layer name, reason)
+    # float_layers="int8": the Keras layers that run as int8 (tfbin.convert.openvino_int8).
+    int8_layers: list = dataclasses.field(default_factory=list)
 
     def to_dict(self):
         return {
@@ -559,18 +563,20 @@ class OpenVinoConversion(SavedAsIR):
             "kernels": self.kernels,
             "precision": self.precision,
             "float_fallbacks": [{"layer": name, "reason": reason} for name, reason in self.float_fallbacks],
+            "int8_layers": self.int8_layers,
         }
 
 
 def convert_openvino(
     model,
     calibration_data=None,
-    min_agreement=MIN_AGREEMENT,
+    min_agreement=None,
     max_p90_rel_error=MAX_P90_REL_ERROR,
     samples=64,
     seed=0,
     allow_float_fallback=False,
     precision="f32",
+    float_layers="float",
 ):
     """Converts `model` to OpenVINO; returns an `OpenVinoConversion` or raises `ConversionError`.
 
@@ -580,6 +586,13 @@ def convert_openvino(
     `precision` ("f32" or "bf16", which OpenVINO uses for float layers on
     CPUs with AVX512_BF16 or AMX) is stored in the model and used wherever
     tfbin compiles it; parity is judged at that precision.
+    `float_layers="int8"` quantizes the float layers (stem, downsampling
+    shortcuts, classifier) to int8 with NNCF, calibrated on
+    `calibration_data`, and leaves every BinaryConvolution and its one-bit
+    FakeQuantize alone (`tfbin.convert.openvino_int8`; listed in
+    `int8_layers`); parity then holds the argmax agreement only
+    (`min_agreement`, default 0.98; 0.99 for float layers) and reports the
+    relative error.
 
     ```python
     import tfbin
@@ -591,10 +604,20 @@ def convert_openvino(
     result.census["BinaryConvolution"], result.parity.argmax_agreement
     ```
     """
+    check_one_of("float_layers", float_layers, FLOAT_LAYERS)
     translation = _translate(model, precision, allow_float_fallback)
     ir = translation.ir
     x = _calibration_inputs(model, calibration_data, samples, seed)
-    parity = check_openvino_parity(model, ir, x, min_agreement, max_p90_rel_error)
+    int8_layers = []
+    if float_layers == "int8":
+        from tfbin.convert import int8, openvino_int8
+
+        int8.require_calibration(model, calibration_data)
+        ir, int8_layers = openvino_int8.int8_float_layers(model, translation.deployable, ir, x, precision)
+        parity = openvino_int8.check_int8_openvino_parity(model, ir, x, min_agreement)
+    else:
+        parity = check_openvino_parity(model, ir, x, MIN_AGREEMENT if min_agreement is None else min_agreement,
+                                       max_p90_rel_error)
     census = ir_census(ir)
     converted = translation.binary_layers - len(translation.float_fallbacks)
     if census.get("BinaryConvolution", 0) < converted:
@@ -605,7 +628,7 @@ def convert_openvino(
     return OpenVinoConversion(
         model=ir, census=census, parity=parity, binary_layers=translation.binary_layers,
         kernels=kernels(compile_openvino(ir, threads=1)), precision=model_precision(ir),
-        float_fallbacks=translation.float_fallbacks,
+        float_fallbacks=translation.float_fallbacks, int8_layers=int8_layers,
     )
 
 

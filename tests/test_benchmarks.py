@@ -88,12 +88,12 @@ def test_deploy_default_command_measures_every_variant_and_deeplab(tmp_path):
     variants, phases, deeplab = tables(text)
     assert variants[0][:2] == ["net", "variant"]
     assert [row[1] for row in variants[1]] == [
-        "BNN", "BNN, binary classifier", "MBN 2/2", "MBN 2/2, per-pair export", "MBN 3/3",
-        "MBN 3/3, per-pair export", "PaBT 3/3 -> 1/1", "float", "int8",
+        "BNN", "BNN + int8 float layers", "BNN, binary classifier", "MBN 2/2", "MBN 2/2, per-pair export",
+        "MBN 3/3", "MBN 3/3, per-pair export", "PaBT 3/3 -> 1/1", "float", "int8",
     ]
     assert {row[0] for row in variants[1]} == {"ResNet-20 @32"}
     assert all(float(row[8]) > 0 for row in variants[1])  # median ms
-    assert len(phases[1]) == 7  # the LCE rows: every variant but float and int8
+    assert len(phases[1]) == 8  # the LCE rows: every variant but float and int8
     assert [row[1] for row in deeplab[1]] == ["BNN", "MBN 2/2"]
 
 
@@ -103,7 +103,8 @@ def test_deploy_openvino_command_times_both_engines(tmp_path):
     text = out.read_text()
     header, rows = tables(text)[0]
     assert header[2:4] == ["LCE/TFLite (ms)", "OpenVINO (ms)"]
-    assert [row[1] for row in rows] == ["BNN", "MBN 2/2", "MBN 3/3", "float", "int8"]
+    assert [row[1] for row in rows] == ["BNN", "BNN + int8 float layers", "MBN 2/2", "MBN 3/3", "float", "int8"]
+    assert "- ResNet-20 @32, OpenVINO: BNN + int8 / BNN = " in text
     assert "- ResNet-20 @32: OpenVINO BNN / fastest int8 = " in text
     assert "- ResNet-20 @32: new / old = " in text and "CPU flags: avx2 " in text
 

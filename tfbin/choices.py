@@ -15,6 +15,7 @@ __all__ = [
     "BASELINES",
     "DATASETS",
     "ENGINES",
+    "FLOAT_LAYERS",
     "METHODS",
     "OPTIMIZERS",
     "PRECISIONS",
@@ -37,6 +38,8 @@ SCHEDULES = ("constant", "step", "linear")
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 # tfbin.convert.baselines and tfbin.convert.openvino_baselines: reference models of the same architecture
 BASELINES = ("float", "int8")
+# tfbin.convert.convert and convert_openvino: the precision of the float layers of a binary model
+FLOAT_LAYERS = ("float", "int8")
 # `tfbin convert --target`: Larq Compute Engine TFLite (ARM devices) or OpenVINO (x86 CPUs); the first is the default
 TARGETS = ("lce", "openvino")
 # `tfbin bench --engine` and tfbin.convert.runner: what runs the files; the first is the default

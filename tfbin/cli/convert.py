@@ -2,13 +2,14 @@
 
     tfbin convert model.keras -o model.tflite --calibration digits --baseline float --baseline int8
     tfbin convert model.keras --target openvino -o model.xml --calibration digits --baseline int8
+    tfbin convert model.keras -o model.tflite --calibration digits --float-layers int8
 
 Nothing is written unless everything succeeded.
 """
 import json
 import sys
 
-from tfbin.choices import BASELINES, PRECISIONS, TARGETS
+from tfbin.choices import BASELINES, FLOAT_LAYERS, PRECISIONS, TARGETS
 from tfbin.cli.args import add_unsafe_load_argument, fail, fraction, load_model_or_exit, positive_float, positive_int, writable_file
 from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT
 
@@ -36,8 +37,13 @@ def add_parser(commands):
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="--target openvino: the precision of float layers, stored in the .xml and used for "
                         "the parity check (default f32; bf16 runs faster on CPUs with AVX512_BF16 or AMX)")
-    parser.add_argument("--min-agreement", type=fraction, default=MIN_AGREEMENT,
-                        help=f"least argmax agreement (default {MIN_AGREEMENT})")
+    parser.add_argument("--float-layers", choices=FLOAT_LAYERS, default=FLOAT_LAYERS[0],
+                        help="float: keep the float layers (stem, downsampling shortcuts, classifier) float32 "
+                        "(default); int8: make every float Conv2D and Dense int8, calibrated on --calibration, "
+                        "next to the binary layers (LCE: int8 CONV_2D and FULLY_CONNECTED; OpenVINO: NNCF), "
+                        "refusing float layers that cannot be; parity then holds the agreement only")
+    parser.add_argument("--min-agreement", type=fraction,
+                        help=f"least argmax agreement (default {MIN_AGREEMENT}; 0.98 with --float-layers int8)")
     parser.add_argument("--max-rel-error", type=positive_float, default=MAX_P90_REL_ERROR,
                         help=f"largest 90th-percentile relative error (default {MAX_P90_REL_ERROR})")
     parser.add_argument("--baseline", action="append", choices=BASELINES,
@@ -67,6 +73,9 @@ def _summary(model, output, conversion, baselines, note):
         f"float fallbacks: {', '.join(name for name, _ in conversion.float_fallbacks) or 'none'}",
         *(f"  {name} runs as float: {reason}" for name, reason in conversion.float_fallbacks),
     ]
+    if conversion.int8_layers:
+        binary.append(f"int8 layers: {', '.join(conversion.int8_layers)} "
+                      "(parity holds the argmax agreement only; the relative error is reported)")
     if not hasattr(conversion, "tflite"):
         kernels = ", ".join(f"{count} {name}" for name, count in conversion.kernels.items()) or "none"
         binary.append(f"precision: {conversion.precision}; CPU kernels on one thread: {kernels}")
@@ -108,6 +117,7 @@ def _convert(args, model, x):
         conversion = convert_openvino(
             model, calibration_data=x, min_agreement=args.min_agreement, max_p90_rel_error=args.max_rel_error,
             allow_float_fallback=args.allow_float_fallback, precision=args.precision or "f32",
+            float_layers=args.float_layers,
         )
     else:
         from tfbin.convert import convert
@@ -116,6 +126,7 @@ def _convert(args, model, x):
         conversion = convert(
             model, calibration_data=x, min_agreement=args.min_agreement,
             max_p90_rel_error=args.max_rel_error, allow_float_fallback=args.allow_float_fallback,
+            float_layers=args.float_layers,
         )
     options = {"precision": args.precision or "f32"} if args.target == "openvino" else {}
     extra = {
@@ -129,6 +140,8 @@ def _check_target_arguments(args):
     suffix = _SUFFIXES[args.target]
     if args.target != "openvino" and args.precision:
         fail("--precision is for --target openvino: LCE runs float layers in float32")
+    if args.float_layers == "int8" and args.calibration is None:
+        fail("--float-layers int8 needs --calibration (FILE.npy or digits): int8 ranges come from real inputs")
     if not args.output.endswith(suffix):
         fail(f"--output {args.output!r}: --target {args.target} writes a {suffix} file")
 

@@ -10,7 +10,8 @@ def add_parser(commands):
         "LCE, check parity and time it. Writes report.json and training_curves.png to --out.",
     )
     parser.add_argument("--method", choices=METHODS, default=METHODS[0],
-                        help=f"which method's demo (default {METHODS[0]}: BNN, MBN 3/3 and PaBT 3/3 -> 1/1; "
+                        help=f"which method's demo (default {METHODS[0]}: BNN, the BNN with int8 float layers, "
+                             "MBN 3/3 and PaBT 3/3 -> 1/1; "
                              "stq: BNN, STQ-A and STQ-B at PFR 0.5)")
     parser.add_argument("--epochs", type=positive_int, default=12, help="training epochs per model (default 12)")
     add_dataset_arguments(parser)

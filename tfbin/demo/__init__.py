@@ -4,7 +4,9 @@ One module per method (`tfbin.demo.pabt`, ...), each with `ROWS` (the models
 it compares), `train_row(name, dataset, epochs, width, verbose)` returning
 the trained model and its Keras history, and optionally `phases(epochs)` (a
 training phase to shade in the plot) and `row_extras(name, model, history)`
-(more report keys, from the trained model and its history dict). `run_demo`
+(more report keys, from the trained model and its history dict), and optionally
+`INT8_ROWS` (rows that convert another row's trained model with its float
+layers in int8, `{row: trained row}`: no training of their own). `run_demo`
 runs them all the same way, measures each row here (the method modules never
 convert or time anything themselves) and writes `report.json` and
 `training_curves.png`.
@@ -44,12 +46,48 @@ def calibration_batch(test, limit=CALIBRATION_SAMPLES):
     return np.concatenate(images)[:limit]
 
 
-def measure(name, model, dataset):
-    """The report row of a trained model: test accuracy (moving statistics), cost, LCE size, parity, latency."""
-    _, accuracy = model.evaluate(dataset.test, verbose=0)
-    conversion = convert(model, calibration_data=calibration_batch(dataset.test))
+def _converted_accuracy(tflite, test):
+    """Test accuracy of a flatbuffer, run by the LCE interpreter over a batched (image, label) pipeline."""
+    from tfbin.convert import lce_predict
+
+    hits = total = 0
+    for images, labels in test:
+        predicted = np.asarray(lce_predict(tflite, images.numpy())).reshape(len(labels), -1).argmax(1)
+        hits += int(np.sum(predicted == np.asarray(labels).reshape(-1)))
+        total += len(predicted)
+    return hits / total
+
+
+def _convert_int8(name, model, x):
+    """(conversion, None) with int8 float layers, or (conversion judged without a floor, why it was refused)."""
+    from tfbin.convert import ParityError
+
+    try:
+        return convert(model, calibration_data=x, float_layers="int8"), None
+    except ParityError as error:
+        # A short run leaves activations near their sign thresholds, and int8 rounding flips them:
+        # the row still reports what the converter refused, and why.
+        return convert(model, calibration_data=x, float_layers="int8", min_agreement=1e-9), str(error)
+
+
+def measure(name, model, dataset, float_layers="float"):
+    """The report row of a trained model: test accuracy (moving statistics), cost, LCE size, parity, latency.
+
+    With `float_layers="int8"` the model's float layers are converted to int8
+    (`tfbin.convert.int8`) and the accuracy is the flatbuffer's own, run by
+    LCE's interpreter; the row adds `int8_layers`, `p90_rel_error` and, when
+    the converter refuses the agreement, `int8_refused` (the reason).
+    """
+    calibration = calibration_batch(dataset.test)
+    refused = None
+    if float_layers == "int8":
+        conversion, refused = _convert_int8(name, model, calibration)
+        accuracy = _converted_accuracy(conversion.tflite, dataset.test)
+    else:
+        _, accuracy = model.evaluate(dataset.test, verbose=0)
+        conversion = convert(model, calibration_data=calibration)
     model_cost = cost.model_cost(model)
-    return {
+    row = {
         "name": name,
         "accuracy": float(accuracy),
         "bit_ops": int(model_cost.bit_ops),
@@ -62,6 +100,11 @@ def measure(name, model, dataset):
         "parity_samples": conversion.parity.samples,
         "op_census": conversion.census,
     }
+    if float_layers == "int8":
+        row.update(int8_layers=conversion.int8_layers, p90_rel_error=conversion.parity.p90_rel_error)
+        if refused:
+            row["int8_refused"] = refused
+    return row
 
 
 def format_table(rows):
@@ -101,10 +144,21 @@ def run_demo(method=METHODS[0], epochs=12, width=32, seed=0, out=None, verbose=1
     module = method_module(method)
     check_int("epochs", epochs, minimum=1)
     rows = module.ROWS if rows is None else tuple(rows)
-    for name in rows:
+    # Rows that convert another row's trained model with int8 float layers: {row: that row}.
+    int8_rows = getattr(module, "INT8_ROWS", {})
+    for index, name in enumerate(rows):
         check_one_of("rows", name, module.ROWS)
-    results, histories = [], {}
+        if name in int8_rows and int8_rows[name] not in rows[:index]:
+            raise ValueError(f"rows: {name!r} converts the trained {int8_rows[name]!r} row with int8 float "
+                             f"layers; list {int8_rows[name]!r} before it")
+    results, histories, trained = [], {}, {}
     for name in rows:
+        if name in int8_rows:
+            model, loaded = trained[int8_rows[name]]
+            if verbose:
+                print(f"\n== {method}: {name}: {int8_rows[name]} with its float layers in int8")
+            results.append(measure(name, model, loaded, float_layers="int8"))
+            continue
         tf.keras.utils.set_random_seed(seed)
         # A pipeline per row: one shared pipeline would reshuffle on from where the previous row left
         # it, so a row's batches, and its result, would depend on the rows trained before it.
@@ -112,6 +166,8 @@ def run_demo(method=METHODS[0], epochs=12, width=32, seed=0, out=None, verbose=1
         if verbose:
             print(f"\n== {method}: {name}: training {epochs} epochs on {dataset}")
         model, histories[name] = module.train_row(name, loaded, epochs, width, verbose)
+        if name in int8_rows.values():
+            trained[name] = model, loaded
         row = measure(name, model, loaded)
         if hasattr(module, "row_extras"):
             row.update(module.row_extras(name, model, histories[name]))

@@ -5,6 +5,9 @@ Rows (all the same residual architecture, same epochs, Bop + Adam):
 - `bnn`: 1-bit network trained directly: `MultiBaseConv2D` with one weight and
   one activation base (a larq binary convolution with a learned activation
   threshold and scales), the architecture PaBT ends in;
+- `bnn_int8`: the trained `bnn` converted with its float layers (stem,
+  downsampling shortcut, classifier) in int8 (`float_layers="int8"`): its
+  accuracy is the int8 flatbuffer's, its latency next to the float-stem `bnn`;
 - `larq_quantconv`: the classic larq BNN (plain `QuantConv2D`, sign
   activations, no scales);
 - `mbn_3x3`: multi-base network, 3 weight x 3 activation bases, unpruned;
@@ -25,9 +28,11 @@ pabt.phases(12)   # the pruning phase of a 12-epoch run
 from tfbin import callbacks, training
 from tfbin.zoo import digits_resnet
 
-__all__ = ["ROWS", "phases", "prune_callback", "row_extras", "train_row"]
+__all__ = ["INT8_ROWS", "ROWS", "phases", "prune_callback", "row_extras", "train_row"]
 
-ROWS = ("bnn", "larq_quantconv", "mbn_3x3", "pabt_3x3_to_1x1")
+ROWS = ("bnn", "bnn_int8", "larq_quantconv", "mbn_3x3", "pabt_3x3_to_1x1")
+# Rows that are another row's trained model with int8 float layers (no training of their own).
+INT8_ROWS = {"bnn_int8": "bnn"}
 
 
 def phases(epochs):
