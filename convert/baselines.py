@@ -26,7 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfbin.choices import BASELINES
-from tfbin.convert.converter import ConversionError, check_parity, lce_predict
+from tfbin.convert.converter import check_parity, lce_predict
+from tfbin.convert.errors import ConversionError
 from tfbin.convert.flatbuffer import op_census
 from tfbin.convert.parity import measure_parity
 from tfbin.graph import rewrite

@@ -30,6 +30,7 @@ import numpy as np
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 from tfbin.choices import FLOAT_LAYERS
+from tfbin.convert.errors import ConversionError, FloatFallbackError, ParityError
 from tfbin.convert.fallback import binary_layers, unmatched
 from tfbin.convert.flatbuffer import binary_filters, custom_operators, op_census, validate
 from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT, keras_predict, measure_parity
@@ -41,34 +42,11 @@ from tfbin.validation import check_one_of
 
 __all__ = [
     "Conversion",
-    "ConversionError",
-    "FloatFallbackError",
-    "ParityError",
     "check_parity",
     "convert",
     "judge_parity",
     "lce_predict",
 ]
-
-
-class ConversionError(RuntimeError):
-    """The model cannot be converted, or the converted model would not be faithful."""
-
-
-class FloatFallbackError(ConversionError):
-    """Binary layers that LCE would run as float operators; `layers` holds (name, reason) pairs."""
-
-    def __init__(self, message, layers):
-        super().__init__(message)
-        self.layers = layers
-
-
-class ParityError(ConversionError):
-    """The flatbuffer disagrees with the Keras model; `parity` holds the figures."""
-
-    def __init__(self, message, parity):
-        super().__init__(message)
-        self.parity = parity
 
 
 @dataclasses.dataclass
@@ -183,12 +161,16 @@ def judge_parity(model, x, reference, candidate, min_agreement=MIN_AGREEMENT,
 
 def check_parity(model, tflite, x, min_agreement=MIN_AGREEMENT, max_p90_rel_error=MAX_P90_REL_ERROR):
     """Measures parity of `tflite` with `model` on `x`; raises ParityError beyond the tolerance (see `judge_parity`)."""
+    return judge_parity(model, x, keras_predict(model, x), _flatbuffer_outputs(model, tflite, x), min_agreement,
+                        max_p90_rel_error)
+
+
+def _flatbuffer_outputs(model, tflite, x):
+    """The outputs of `tflite` on `x`, or ConversionError naming `model` when the interpreter cannot run it."""
     try:
-        candidate = lce_predict(tflite, x)
+        return lce_predict(tflite, x)
     except (RuntimeError, ValueError) as error:
         raise ConversionError(f"{model.name}: the TFLite interpreter cannot run the flatbuffer: {error}") from error
-    reference = keras_predict(model, x)
-    return judge_parity(model, x, reference, candidate, min_agreement, max_p90_rel_error)
 
 
 def convert(
@@ -275,7 +257,8 @@ def convert(
     if float_layers == "int8":
         int8.check_int8(tflite, model.name, int8_layers, [name for name, _ in fallbacks])
         clock.lap("checks_s")
-        parity = int8.check_int8_parity(model, tflite, x, min_agreement)
+        parity = int8.judge_int8_parity(model, keras_predict(model, x), _flatbuffer_outputs(model, tflite, x),
+                                        int8.MIN_INT8_AGREEMENT if min_agreement is None else min_agreement)
     else:
         clock.lap("checks_s")
         x = _calibration_inputs(model, calibration_data, samples, seed)

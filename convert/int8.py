@@ -46,7 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbin.choices import FLOAT_LAYERS
-from tfbin.convert.converter import ConversionError, ParityError
+from tfbin.convert.errors import ConversionError, ParityError
 from tfbin.convert.fallback import binary_layers
 from tfbin.convert.parity import measure_parity
 from tfbin.export import batch_norm_affine
@@ -58,7 +58,6 @@ __all__ = [
     "NotInt8Error",
     "calibrate",
     "check_int8",
-    "check_int8_parity",
     "fake_quantized",
     "int8_candidates",
     "int8_operators",
@@ -425,16 +424,3 @@ def judge_int8_parity(model, reference, candidate, min_agreement=MIN_INT8_AGREEM
             parity,
         )
     return parity
-
-
-def check_int8_parity(model, tflite, x, min_agreement=None):
-    """Parity of an LCE flatbuffer with int8 float layers against the Keras `model` on `x` (`judge_int8_parity`)."""
-    from tfbin.convert.converter import lce_predict
-    from tfbin.convert.parity import keras_predict
-
-    try:
-        candidate = lce_predict(tflite, x)
-    except (RuntimeError, ValueError) as error:
-        raise ConversionError(f"{model.name}: the TFLite interpreter cannot run the flatbuffer: {error}") from error
-    return judge_int8_parity(model, keras_predict(model, x), candidate,
-                             MIN_INT8_AGREEMENT if min_agreement is None else min_agreement)

@@ -29,8 +29,9 @@ import numpy as np
 
 from tfbin.choices import BASELINES
 from tfbin.convert.baselines import float_model
-from tfbin.convert.converter import ConversionError
-from tfbin.convert.openvino_converter import check_openvino_parity, flat_outputs, to_openvino
+from tfbin.convert.errors import ConversionError
+from tfbin.convert.openvino_converter import check_openvino_parity, to_openvino
+from tfbin.convert.parity import flat_outputs
 from tfbin.convert.openvino_runtime import INSTALL_HINT, SavedAsIR, ir_census, openvino_predict, set_precision
 from tfbin.convert.parity import measure_parity
 from tfbin.validation import check_one_of

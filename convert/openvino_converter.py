@@ -56,7 +56,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfbin.choices import FLOAT_LAYERS
-from tfbin.convert.converter import ConversionError, FloatFallbackError, _calibration_inputs, judge_parity
+from tfbin.convert.converter import _calibration_inputs, judge_parity
+from tfbin.convert.errors import ConversionError, FloatFallbackError
 from tfbin.convert.fallback import binary_layers, kernel_signature
 from tfbin.convert.openvino_runtime import (
     PRECISIONS,
@@ -70,7 +71,7 @@ from tfbin.convert.openvino_runtime import (
     require_openvino,
     set_precision,
 )
-from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT
+from tfbin.convert.parity import MAX_P90_REL_ERROR, MIN_AGREEMENT, flat_outputs
 from tfbin.cost import flatten_layers
 from tfbin.export import effective_kernel
 from tfbin.pruning import strip_pruning
@@ -81,7 +82,6 @@ __all__ = [
     "OpenVinoConversion",
     "check_openvino_parity",
     "convert_openvino",
-    "flat_outputs",
     "to_openvino",
 ]
 
@@ -534,12 +534,6 @@ def to_openvino(model, precision="f32", allow_float_fallback=False):
     BinaryConvolution and why, unless `allow_float_fallback`.
     """
     return _translate(model, precision, allow_float_fallback).ir
-
-
-def flat_outputs(outputs):
-    """A model's output(s) as one (samples, values) float64 array, for parity."""
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return np.concatenate([np.asarray(o, np.float64).reshape(len(o), -1) for o in outputs], axis=1)
 
 
 @dataclasses.dataclass

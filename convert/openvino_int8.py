@@ -35,7 +35,7 @@ import contextlib
 import io
 import logging
 
-from tfbin.convert.converter import ConversionError
+from tfbin.convert.errors import ConversionError
 from tfbin.convert.openvino_runtime import INSTALL_HINT
 
 __all__ = ["check_int8_ir", "check_int8_openvino_parity", "int8_float_layers", "int8_layers", "quantize_float_layers"]
@@ -162,8 +162,8 @@ def int8_float_layers(model, deployable, ir, x, precision):
 def check_int8_openvino_parity(model, ir, x, min_agreement=None):
     """Parity of an OpenVINO model with int8 float layers against Keras: agreement held, relative error reported."""
     from tfbin.convert.int8 import MIN_INT8_AGREEMENT, judge_int8_parity
-    from tfbin.convert.openvino_converter import flat_outputs
     from tfbin.convert.openvino_runtime import model_precision, openvino_predict
+    from tfbin.convert.parity import flat_outputs
 
     try:
         candidate = openvino_predict(ir, x)

@@ -26,7 +26,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from tfbin.choices import PRECISIONS
-from tfbin.convert.converter import ConversionError
+from tfbin.convert.errors import ConversionError
 from tfbin.convert.runner import PRECISION_KEY, compile_for_batch, stored_precision
 from tfbin.files import write_atomic_files
 

@@ -41,6 +41,7 @@ __all__ = [
     "MIN_AGREEMENT",
     "TIE_TOLERANCE",
     "Parity",
+    "flat_outputs",
     "keras_predict",
     "measure_parity",
 ]
@@ -133,3 +134,9 @@ def keras_predict(model, x, batch_size=64):
     """
     x = np.asarray(x, np.float32)
     return np.concatenate([np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)])
+
+
+def flat_outputs(outputs):
+    """A model's output(s) as one (samples, values) float64 array, for parity."""
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return np.concatenate([np.asarray(o, np.float64).reshape(len(o), -1) for o in outputs], axis=1)
