@@ -23,7 +23,6 @@ int8.save("model.int8.xml")
 import contextlib
 import dataclasses
 import io
-import logging
 
 import numpy as np
 
@@ -31,9 +30,9 @@ from tfbin.choices import BASELINES
 from tfbin.convert.baselines import float_model
 from tfbin.convert.errors import ConversionError
 from tfbin.convert.openvino_converter import check_openvino_parity, to_openvino
-from tfbin.convert.parity import flat_outputs
-from tfbin.convert.openvino_runtime import INSTALL_HINT, SavedAsIR, ir_census, openvino_predict, set_precision
-from tfbin.convert.parity import measure_parity
+from tfbin.convert.openvino_int8 import import_nncf
+from tfbin.convert.openvino_runtime import SavedAsIR, ir_census, openvino_predict, set_precision
+from tfbin.convert.parity import flat_outputs, measure_parity
 from tfbin.validation import check_one_of
 
 __all__ = ["OpenVinoBaseline", "openvino_baseline"]
@@ -53,13 +52,7 @@ class OpenVinoBaseline(SavedAsIR):
 
 
 def _quantize(ir, x, name):
-    try:
-        import nncf
-    except ImportError as error:
-        raise ConversionError(
-            f"{name}: the OpenVINO int8 baseline needs NNCF, which is not installed ({error}); {INSTALL_HINT}"
-        ) from error
-    logging.getLogger("nncf").setLevel(logging.ERROR)
+    nncf = import_nncf(f"{name}: the OpenVINO int8 baseline")
     samples = x[:_INT8_CALIBRATION_SAMPLES]
     dataset = nncf.Dataset(list(samples), lambda sample: sample[None])
     # NNCF draws progress bars on stdout, where `--json` output goes.

@@ -38,7 +38,8 @@ import logging
 from tfbin.convert.errors import ConversionError
 from tfbin.convert.openvino_runtime import INSTALL_HINT
 
-__all__ = ["check_int8_ir", "check_int8_openvino_parity", "int8_float_layers", "int8_layers", "quantize_float_layers"]
+__all__ = ["check_int8_ir", "check_int8_openvino_parity", "import_nncf", "int8_float_layers", "int8_layers",
+           "quantize_float_layers"]
 
 # Post-training quantization needs a few hundred samples at most.
 _CALIBRATION_SAMPLES = 300
@@ -53,13 +54,12 @@ _NOT_LAYERS = ("Add", "Subtract", "Multiply", "Divide", "Maximum", "Minimum", "A
                "ReduceMean", "ReduceMax", "Concat", "Interpolate", "MVN", "NormalizeL2")
 
 
-def _nncf(name):
+def import_nncf(what):
+    """The `nncf` module, quiet; ConversionError saying that `what` needs NNCF when it is not installed."""
     try:
         import nncf
     except ImportError as error:
-        raise ConversionError(
-            f"{name}: float_layers='int8' with OpenVINO needs NNCF, which is not installed ({error}); {INSTALL_HINT}"
-        ) from error
+        raise ConversionError(f"{what} needs NNCF, which is not installed ({error}); {INSTALL_HINT}") from error
     logging.getLogger("nncf").setLevel(logging.ERROR)
     return nncf
 
@@ -84,7 +84,7 @@ def quantize_float_layers(ir, x, name):
     """
     import numpy as np
 
-    nncf = _nncf(name)
+    nncf = import_nncf(f"{name}: float_layers='int8' with OpenVINO")
     model = ir.clone()
     _reshape_batch(model, 1)
     samples = np.asarray(x, np.float32)[:_CALIBRATION_SAMPLES]
