@@ -50,14 +50,18 @@ def test_demo_end_to_end_writes_report_and_plot(tmp_path):
         for key in ("name", "accuracy", "bit_ops", "size_bytes", "latency_ms",
                     "parity_max_abs_diff", "argmax_agreement"):
             assert key in row
-        assert row["argmax_agreement"] >= 0.99
+        if "int8_layers" in row:  # int8 moves outputs: 0.98 agreement is held, or the refusal is recorded
+            assert row["argmax_agreement"] >= 0.98 or row["int8_refused"], row
+        else:
+            assert row["argmax_agreement"] >= 0.99
         # 10 classes: chance is 0.1. PaBT gets 3 epochs for warm-up, pruning 9 -> 1
         # convolutions and fine-tuning, so it is only asked to have learned something.
         assert row["accuracy"] > (0.25 if row["name"].startswith("pabt") else 0.5)
         assert row["bit_ops"] > 0 and row["size_bytes"] > 0 and row["latency_ms"] > 0
         assert row["op_census"].get("LceBconv2d", 0) >= 4
     rows = {row["name"]: row for row in report["models"]}
-    assert set(rows) == {"bnn", "larq_quantconv", "mbn_3x3", "pabt_3x3_to_1x1"}
+    assert set(rows) == {"bnn", "bnn_int8", "larq_quantconv", "mbn_3x3", "pabt_3x3_to_1x1"}
+    assert rows["bnn_int8"]["int8_layers"] and rows["bnn_int8"]["op_census"]["LceBconv2d"] == 4
     bnn, pabt, mbn = rows["bnn"], rows["pabt_3x3_to_1x1"], rows["mbn_3x3"]
     assert pabt["bit_ops"] == bnn["bit_ops"] == rows["larq_quantconv"]["bit_ops"]
     assert mbn["bit_ops"] == 9 * bnn["bit_ops"]

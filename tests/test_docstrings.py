@@ -93,7 +93,7 @@ EXAMPLES = list(_examples())
 
 def test_the_main_public_classes_have_examples():
     ids = {param.id.rsplit("[", 1)[0] for param in EXAMPLES}
-    for name in ("tfbin.layers.MultiBaseConv2D", "tfbin.callbacks.PruneToBinary", "tfbin.convert.converter.convert",
+    for name in ("tfbin.layers.MultiBaseConv2D", "tfbin.pabt.PruneToBinary", "tfbin.convert.converter.convert",
                  "tfbin.pruning.strip_pruning", "tfbin.stq.MaskedQuantConv2D", "tfbin.callbacks.PruneFilters"):
         assert name in ids, name
 

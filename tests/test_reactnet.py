@@ -140,7 +140,7 @@ def test_zoo_options_are_checked():
         zoo.digits_resnet(block="reactnet", prelu=False, learnable_bias=False)
     with pytest.raises(ValueError, match="conv='float' has none"):
         zoo.digits_resnet(conv="float", fully_binary=True)
-    with pytest.raises(ValueError, match="input_quantizer applies to conv 'bnn' and 'relaxed'"):
+    with pytest.raises(ValueError, match="input_quantizer applies to conv bnn, relaxed, not 'mbn'"):
         zoo.binary_conv(8, 3, conv="mbn", input_quantizer="ste_sign")
 
 
