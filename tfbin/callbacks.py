@@ -237,7 +237,7 @@ class RefineCodebooks(tf.keras.callbacks.Callback):
     On digits (16x16, width 16, 12 epochs, about 180 steps), "gradient"
     changed no member and scored exactly as the unrefined codebook, while
     "centroid" cut the bits where a kernel differs from its member from 12%
-    to 3% at tau 7, with every member used (benchmarks/results/snn_refinement.md).
+    to 3% at tau 7, with every member used (benchmarks/results/snn_accuracy_16_12ep.md).
     Without this callback the codebook stays the random sample it started as
     (the paper's "Vanilla-SNN").
 
