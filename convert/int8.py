@@ -59,6 +59,7 @@ __all__ = [
     "calibrate",
     "check_int8",
     "fake_quantized",
+    "float_kernel_layers",
     "int8_candidates",
     "int8_operators",
     "judge_int8_parity",
@@ -112,19 +113,22 @@ def _why_not_int8(layer):
             "transposed, 1D and 3D convolutions are not)")
 
 
-def int8_candidates(model):
-    """(layers to make int8, [(name, reason)] of float layers with a kernel that cannot be) of a stripped model.
-
-    Binary layers (`tfbin.convert.fallback.binary_layers`) stay binary and are
-    in neither list.
-    """
+def float_kernel_layers(model):
+    """The layers of a stripped model that carry a kernel and are not binary
+    (`tfbin.convert.fallback.binary_layers`): its float layers, nested ones included."""
     from tfbin.cost import flatten_layers
 
     binary = {layer.name for layer in binary_layers(model)}
+    return [layer for layer in flatten_layers(model) if layer.name not in binary and _has_kernel(layer)]
+
+
+def int8_candidates(model):
+    """(layers to make int8, [(name, reason)] of float layers with a kernel that cannot be) of a stripped model.
+
+    Binary layers stay binary and are in neither list.
+    """
     candidates, refused = [], []
-    for layer in flatten_layers(model):
-        if layer.name in binary or not _has_kernel(layer):
-            continue
+    for layer in float_kernel_layers(model):
         if layer not in model.layers:
             refused.append((layer.name, "it sits inside a nested model; only top-level layers are made int8"))
             continue

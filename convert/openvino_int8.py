@@ -139,16 +139,6 @@ def check_int8_ir(ir, name):
     return int8
 
 
-def _keras_float_layers(deployable):
-    """Names of the layers of a stripped Keras model that carry a kernel and are not binary: the float layers."""
-    from tfbin.convert.fallback import binary_layers
-    from tfbin.convert.int8 import _has_kernel
-    from tfbin.cost import flatten_layers
-
-    binary = {layer.name for layer in binary_layers(deployable)}
-    return [layer.name for layer in flatten_layers(deployable) if _has_kernel(layer) and layer.name not in binary]
-
-
 def int8_float_layers(model, deployable, ir, x, precision):
     """(`ir` with its float layers in int8, the Keras names of those layers); ConversionError when one stays float."""
     from tfbin.convert.openvino_runtime import set_precision
@@ -156,7 +146,9 @@ def int8_float_layers(model, deployable, ir, x, precision):
     quantized = quantize_float_layers(ir, x, model.name)
     set_precision(quantized, precision)  # NNCF makes a new model without the runtime options
     check_int8_ir(quantized, model.name)
-    return quantized, _keras_float_layers(deployable)
+    from tfbin.convert.int8 import float_kernel_layers
+
+    return quantized, [layer.name for layer in float_kernel_layers(deployable)]
 
 
 def check_int8_openvino_parity(model, ir, x, min_agreement=None):
