@@ -94,10 +94,8 @@ def codebook_fit(model):
     off, used = [], []
     for layer in model.layers:
         if isinstance(layer, SubBitConv2D):
-            units, indices = layer.standardized_units(), layer.unit_indices()
-            members = tf.keras.backend.get_value(layer.codebook)[indices]
-            off.append(np.mean(np.where(units >= 0, 1.0, -1.0) != members))
-            used.append(len(np.unique(indices)) / 2**layer.tau)
+            off.append(layer.bits_off_codebook())
+            used.append(len(np.unique(layer.unit_indices())) / 2**layer.tau)
     return (float(np.mean(off)), float(np.mean(used))) if off else (None, None)
 
 

@@ -329,9 +329,7 @@ def test_fit_advances_t_per_epoch_and_refines_codebooks_every_n_steps(straight_r
 
 def _kernel_bits_off(model):
     """The share of binary weights whose codebook member differs from the sign of their latent kernel."""
-    off = [np.mean(np.where(layer.standardized_units() >= 0, 1.0, -1.0)
-                   != layer.codebook.numpy()[layer.unit_indices()]) for layer in sub_bit_layers(model)]
-    return float(np.mean(off))
+    return float(np.mean([layer.bits_off_codebook() for layer in sub_bit_layers(model)]))
 
 
 def test_centroid_refinement_brings_the_codebook_to_the_kernels_and_uses_every_member():

@@ -532,6 +532,15 @@ class SubBitConv2D(lq.layers.QuantConv2D):
         """The units the codebook is matched against, float32 (units, unit size): the Libra-PB kernel."""
         return self._mapping()[2].numpy().astype(np.float32)
 
+    def bits_off_codebook(self):
+        """The share of kernel bits whose codebook member differs from the sign of their unit, float.
+
+        0 when every unit's signs are a codebook member: how well the codebook fits the kernels.
+        """
+        signs = np.where(self.standardized_units() >= 0, 1.0, -1.0)
+        members = tf.keras.backend.get_value(self.codebook)[self.unit_indices()]
+        return float(np.mean(signs != members))
+
     def codebook_patterns(self):
         """The codebook as pattern numbers (2^tau,), in index order."""
         return codebooks.units_to_patterns(tf.keras.backend.get_value(self.codebook))
