@@ -37,6 +37,7 @@ with the BNN also converted by the previous per-layer OpenVINO translator
 
     python benchmarks/deploy.py --openvino --passes 3
     python benchmarks/deploy.py --openvino --nets "ResNet-18 @224" --variants BNN int8   # the headline ratio
+    python benchmarks/deploy.py --openvino --precision bf16   # float layers in bf16 (deploy_openvino_bf16.md)
 
 `--quick` makes any of these a smoke run (see `--help`).
 """
@@ -327,6 +328,9 @@ def main(argv=None):
     parser.add_argument("--passes", type=int, default=3, help="--openvino: timing passes over all models (default 3)")
     parser.add_argument("--variants", nargs="+", choices=OPENVINO_VARIANTS, default=list(OPENVINO_VARIANTS),
                         help="--openvino: the variants (BNN and int8 are always measured)")
+    parser.add_argument("--precision", choices=("f32", "bf16"), default="f32",
+                        help="--openvino: OpenVINO's inference precision for float layers (default f32; bf16 where "
+                        "the CPU has it, as benchmark_app's default there); writes deploy_openvino_bf16.md")
     parser.add_argument("--previous", default=PREVIOUS_OPENVINO,
                         help="--openvino: the commit whose per-layer OpenVINO translator the BNN is also timed with "
                         f"(default {PREVIOUS_OPENVINO}, the last one)")
@@ -346,7 +350,9 @@ def main(argv=None):
         args.deeplab = QUICK_DEEPLAB
     results = os.path.join(os.path.dirname(__file__), "results")
     if args.openvino:
-        args.out = args.out or os.path.join(results, "deploy_openvino.md")
+        args.named_out = args.out
+        suffix = "" if args.precision == "f32" else f"_{args.precision}"
+        args.out = args.out or os.path.join(results, f"deploy_openvino{suffix}.md")
         args.default_previous = PREVIOUS_OPENVINO
         return openvino_main(args, args.net_specs, _build)
     args.out = args.out or os.path.join(results, "deploy.md")

@@ -54,10 +54,14 @@ def _lce_runner(tflite, x, threads):
     return lambda: interpreter.predict(x)
 
 
-def _openvino_runner(ir, x, threads):
+def _openvino_runner(ir, x, threads, args):
+    """A runner of `ir` at `args.precision`; the precision OpenVINO chose goes to `args.ran_precisions`."""
     from tfbin.convert.openvino_runtime import compile_openvino
 
-    request = compile_openvino(ir, threads=threads, batch=1).create_infer_request()
+    compiled = compile_openvino(ir, threads=threads, batch=1, precision=args.precision)
+    # A CPU without bf16 runs a bf16 request in f32: the table says what ran.
+    args.ran_precisions.add(compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
+    request = compiled.create_infer_request()
     return lambda: request.infer({0: x})
 
 
@@ -103,11 +107,11 @@ def measure_net(net, builder, shape, samples, build, args):
             "ov_allowed": None if "int8" in variant else ov.parity.allowed()[1],
         }
         runners[(variant, "lce")] = _lce_runner(lce.tflite, x[:1], args.threads)
-        runners[(variant, "ov")] = _openvino_runner(ov.model, x[:1], args.threads)
+        runners[(variant, "ov")] = _openvino_runner(ov.model, x[:1], args.threads, args)
         if variant == "BNN":
             previous = _previous_translator(model, ov.model, x, args)
             rows[variant]["ov_previous_difference"] = previous[1]
-            runners[(variant, "ov_previous")] = _openvino_runner(previous[0], x[:1], args.threads)
+            runners[(variant, "ov_previous")] = _openvino_runner(previous[0], x[:1], args.threads, args)
         print(f"{net:<15} {variant:<8} converted both ways in {seconds:.0f} s "
               f"(agreement LCE {lce.parity.argmax_agreement:.3f}, OpenVINO {ov.parity.argmax_agreement:.3f})",
               flush=True)
@@ -130,14 +134,18 @@ def _command(args):
     command = f"python benchmarks/deploy.py --openvino --passes {args.passes}"
     if args.threads != 1:
         command += f" --threads {args.threads}"
+    if args.precision != "f32":
+        command += f" --precision {args.precision}"
     if list(args.nets) != args.all_nets:
         command += " --nets " + " ".join(f'"{net}"' for net in args.nets)
     if set(args.variants) != set(VARIANTS):
-        command += " --variants " + " ".join(args.variants)
+        command += " --variants " + " ".join(f'"{v}"' if " " in v else v for v in args.variants)
     if args.previous != args.default_previous:
         command += f" --previous {args.previous}"
     if args.quick:
         command += " --quick"
+    if args.named_out:
+        command += f" --out {os.path.relpath(args.named_out)}"
     return command
 
 
@@ -151,7 +159,8 @@ def markdown(rows, args):
         "",
         f"`{_command(args)}` on {platform.machine()} "
         f"({os.cpu_count()} cores, {platform.processor() or 'x86-64'}; CPU flags: {cpu_flags()}), "
-        f"{args.threads} thread(s). "
+        f"{args.threads} thread(s), OpenVINO's float layers in {' and '.join(sorted(args.ran_precisions))} "
+        f"(asked: {args.precision}; its `INFERENCE_PRECISION_HINT`, which binary and int8 layers ignore). "
         "Every model of a net was loaded at once and timed in interleaved rounds; each latency is the median "
         f"over {args.passes} timing passes of each pass's median, with the range over passes in parentheses. "
         "Untrained nets with trained-like BatchNorm (as in deploy.md). LCE/TFLite: LCE's interpreter "
@@ -189,7 +198,7 @@ def markdown(rows, args):
             f"{max(ratios):.2f} over passes ({'; '.join(names)})"
         )
     if any(row["variant"] == BNN_INT8 for row in rows):
-        lines += ["", f"{BNN_INT8} against the BNN with float32 float layers, same rounds, per timing pass "
+        lines += ["", f"{BNN_INT8} against the BNN with its float layers float (same precision), same rounds, per timing pass "
                       "(below 1: int8 float layers are faster):", ""]
         for net in dict.fromkeys(row["net"] for row in rows):
             group = {row["variant"]: row for row in rows if row["net"] == net}
@@ -216,6 +225,7 @@ def markdown(rows, args):
 def openvino_main(args, nets, build):
     """deploy.py --openvino: measures `args.nets` of `nets` ({name: (builder, shape, samples)})."""
     args.all_nets = list(nets)
+    args.ran_precisions = set()
     rows = []
     for net in args.nets:
         builder, shape, samples = nets[net]

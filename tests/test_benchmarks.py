@@ -99,8 +99,10 @@ def test_deploy_default_command_measures_every_variant_and_deeplab(tmp_path):
 
 def test_deploy_openvino_command_times_both_engines(tmp_path):
     out = tmp_path / "deploy_openvino.md"
-    run_benchmark("deploy.py", "--openvino", "--passes", "3", "--quick", "--out", str(out), out_dir=tmp_path)
+    run_benchmark("deploy.py", "--openvino", "--passes", "3", "--quick", "--precision", "bf16", "--out", str(out),
+                  out_dir=tmp_path)
     text = out.read_text()
+    assert "(asked: bf16;" in text and "--precision bf16 --quick --out " in text
     header, rows = tables(text)[0]
     assert header[2:4] == ["LCE/TFLite (ms)", "OpenVINO (ms)"]
     assert [row[1] for row in rows] == ["BNN", "BNN + int8 float layers", "MBN 2/2", "MBN 3/3", "float", "int8"]
