@@ -55,7 +55,7 @@ import larq as lq
 import tensorflow as tf
 
 from tfbin import export, graph, kinds, zoo
-from common import add_quick_flag, print_and_save
+from common import add_quick_flag, cpu_flags, print_and_save
 from tfbin.convert import baselines, convert, flatbuffer_cost, time_tflite
 from openvino_columns import VARIANTS as OPENVINO_VARIANTS, openvino_main
 from openvino_frontend import PREVIOUS as PREVIOUS_OPENVINO
@@ -255,7 +255,7 @@ def markdown(rows, args):
     lines = [
         "# Deployment: size and latency",
         "",
-        f"`python benchmarks/deploy.py` on {platform.machine()} ({os.cpu_count()} cores), "
+        f"`python benchmarks/deploy.py` on {platform.machine()} ({os.cpu_count()} cores; CPU flags: {cpu_flags()}), "
         f"LCE interpreter, {args.threads} thread(s); median of {args.runs} runs "
         f"({args.large_runs} for ResNet-18 @224). Untrained nets with trained-like BatchNorm; "
         "float and int8 are the BNN's architecture with full-precision binary layers.",

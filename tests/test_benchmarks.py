@@ -95,6 +95,7 @@ def test_deploy_default_command_measures_every_variant_and_deeplab(tmp_path):
     assert all(float(row[8]) > 0 for row in variants[1])  # median ms
     assert len(phases[1]) == 8  # the LCE rows: every variant but float and int8
     assert [row[1] for row in deeplab[1]] == ["BNN", "MBN 2/2"]
+    assert "CPU flags: avx2 " in text
 
 
 def test_deploy_openvino_command_times_both_engines(tmp_path):
