@@ -39,8 +39,8 @@ SCHEDULES = ("constant", "step", "linear")
 # of 6 to 24 epochs (benchmarks/train_defaults.py, chosen on validation splits): a constant eta and
 # gamma keep Bop flipping weights up to the last step, so a run ends wherever its last few steps
 # left it; decaying both settles the binary weights before the end. `bop_optimizer`,
-# `tfbin.training.train` and the demos read these; the recipes keep their sources' settings.
-# Here, so that TensorFlow-free code reads them too.
+# `tfbin.training.train`, the demos and `tfbin.tuning`'s search spaces read these; the recipes
+# keep their sources' settings. Here, so that TensorFlow-free code reads them too.
 BOP_DEFAULTS = dict(learning_rate=1e-2, gamma=1e-3, threshold=1e-7, final_fraction=0.01)
 # tfbin.tuning.make_tuner
 TUNERS = ("grid", "random", "bayesian", "hyperband")
