@@ -133,10 +133,12 @@ def test_users_define_their_own_space():
         ({"optimizer": ["sgd"]}, "optimizer values must be one of adam, amsgrad"),
         ({"schedule": "cosine"}, "schedule must be one of constant, step, linear"),
         ({"learning_rate": [1e-3, 1e-3]}, "lists a value twice"),
-        ({"final_gamma": [1e-6]}, "final_gamma only applies to schedule='linear'"),
+        ({"schedule": "constant", "final_gamma": [1e-6]}, "final_gamma only applies to schedule='linear'"),
         ({"schedule": "linear", "final_learning_rate": [], "final_gamma": [1e-6]}, "final_learning_rate needs"),
-        ({"schedule": "linear", "final_learning_rate": [1e-2], "final_gamma": [1e-6]},
+        ({"final_learning_rate": [1e-4]}, "final_gamma needs at least one value when final_learning_rate has some"),
+        ({"learning_rate": [1e-3], "final_learning_rate": [1e-2], "final_gamma": [1e-6]},
          "at most every learning_rate"),
+        ({"final_fraction": 2}, r"final_fraction must be a number in \[0, 1\]"),
         ({"decay_period": 0}, "decay_period must be"),
         ({"decay_rate": 2}, "decay_rate must be"),
     ],
@@ -151,9 +153,17 @@ def test_unknown_preset_names_the_presets():
         tuning.get_space("nope")
 
 
-def test_schedules_need_the_length_of_the_run():
-    with pytest.raises(ValueError, match=r"steps_per_epoch \(for the 'step' schedule\) must be an int >= 1"):
-        tuning.BopHyperModel(tiny_model, "pabt-cifar10", epochs=3)
+def test_schedules_need_the_length_of_the_run(tmp_path, digits):
+    with pytest.raises(ValueError, match="steps_per_epoch must be an int >= 1"):
+        tuning.BopHyperModel(tiny_model, "pabt-cifar10", steps_per_epoch=0)
+    # The hypermodel takes the run's length from the data fit gets; this data does not tell it.
+    unknown_length = digits.train.filter(lambda x, y: True)
+    hypermodel = tuning.BopHyperModel(tiny_model, "pabt-cifar10")
+    hp = keras_tuner.HyperParameters()
+    with pytest.raises(ValueError, match="does not tell how many steps an epoch has .*pass steps_per_epoch"):
+        hypermodel.fit(hp, hypermodel.build(hp), unknown_length, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="steps_per_epoch is needed: the 'linear' schedule spans each trial's run"):
+        tuning.tune(tiny_model, unknown_length, digits.test, tmp_path, "quick", max_trials=1, epochs=1, verbose=0)
 
 
 def test_make_tuner_refuses_bad_arguments(tmp_path):
@@ -172,6 +182,92 @@ def test_a_keras_3_model_is_refused_clearly():
 
     with pytest.raises(TypeError, match="must return a tf.keras"):
         tuning.BopHyperModel(keras3_model).build(keras_tuner.HyperParameters())
+
+
+def rates_callback(rates):
+    """A callback that appends (eta, phi) to `rates` before every step and once at the end of training."""
+
+    def value(rate, step):
+        return float(rate(step)) if callable(rate) else float(rate)
+
+    class Rates(tf.keras.callbacks.Callback):
+        # `rates` is reached through the closure, so it survives keras_tuner's copies of the callbacks.
+        def record(self):
+            adam, bop = self.model.optimizer.default, self.model.optimizer.optimizers[0]
+            rates.append((value(adam.learning_rate, adam.iterations), value(bop.gamma, bop.iterations)))
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.record()
+
+        def on_train_end(self, logs=None):
+            self.record()
+
+    return Rates()
+
+
+@pytest.mark.parametrize("space", [None, tuning.SearchSpace()], ids=["default hypermodel (quick)", "SearchSpace()"])
+def test_default_spaces_decay_eta_and_phi_to_one_percent_over_the_run(tmp_path, digits, space):
+    rates = []
+    hypermodel = tuning.BopHyperModel(tiny_model) if space is None else tuning.BopHyperModel(tiny_model, space)
+    assert hypermodel.space.schedule == "linear"
+    tuner = keras_tuner.RandomSearch(hypermodel, "val_accuracy", max_trials=1, seed=0, directory=tmp_path)
+    tuner.search(digits.train.take(3), validation_data=digits.test.take(1), epochs=2, verbose=0,
+                 callbacks=[rates_callback(rates)])
+    values = tuner.oracle.get_best_trials()[0].hyperparameters.values
+    eta, phi = values["learning_rate"], values["gamma"]
+    assert len(rates) == 2 * 3 + 1  # every step of 2 epochs of 3, and the end
+    assert rates[0] == pytest.approx((eta, phi))
+    assert rates[-1] == pytest.approx((eta / 100, phi / 100))  # down to 1% at the end of this run, not before
+    assert all(later < earlier for (later, _), (earlier, _) in zip(rates[1:], rates))
+
+
+def test_the_default_space_is_tfbin_s_bop_defaults_and_quick_starts_there():
+    defaults = tfbin.optimizers.BOP_DEFAULTS
+    space = tuning.SearchSpace()
+    assert (space.learning_rate, space.gamma, space.threshold) == (
+        (defaults["learning_rate"],), (defaults["gamma"],), (defaults["threshold"],))
+    assert space.final_fraction == defaults["final_fraction"] and space.size == 1
+    quick = tuning.PRESETS["quick"]
+    first = {name: values[0] for name in ("learning_rate", "gamma", "threshold") for values in (getattr(quick, name),)}
+    assert first == {name: defaults[name] for name in first}  # a grid search's first trial
+    kwargs = quick.optimizer_kwargs({**first, "optimizer": "adam"}, epochs=3, steps_per_epoch=10)
+    assert kwargs["final_learning_rate"] == pytest.approx(1e-4) and kwargs["final_gamma"] == pytest.approx(1e-5)
+
+
+def test_fit_spans_the_epochs_it_adds_and_counts_array_steps(digits):
+    rates = []
+    hypermodel = tuning.BopHyperModel(tiny_model)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    x, y = (np.concatenate([batch[i] for batch in digits.train.take(2).as_numpy_iterator()]) for i in (0, 1))
+    # 128 samples, the last fifth held out: 102 in batches of 34, 3 steps; epochs 1 to 3, as a Hyperband
+    # continuation trains them: a run of 2 epochs.
+    history = hypermodel.fit(hp, model, x, y, batch_size=34, validation_split=0.2, epochs=3, initial_epoch=1,
+                             verbose=0, callbacks=[rates_callback(rates)])
+    assert history.history["epochs"] == [3, 3]
+    assert len(rates) == 2 * 3 + 1
+    assert rates[-1] == pytest.approx((hp.get("learning_rate") / 100, hp.get("gamma") / 100))
+
+
+def test_a_run_given_to_the_hypermodel_is_compiled_in_build_and_kept_by_fit(digits):
+    # As tune() and Hyperband use it: a trial continued from a checkpoint keeps its optimizer and state.
+    rates = []
+    hypermodel = tuning.BopHyperModel(tiny_model, epochs=4, steps_per_epoch=3)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    optimizer = model.optimizer
+    hypermodel.fit(hp, model, digits.train.take(3), epochs=2, verbose=0, callbacks=[rates_callback(rates)])
+    assert model.optimizer is optimizer
+    eta = hp.get("learning_rate")
+    assert rates[0][0] == pytest.approx(eta) and rates[-1][0] == pytest.approx(eta - (eta - eta / 100) * 6 / 12)
+
+
+def test_stored_settings_of_spaces_without_a_final_fraction_are_unchanged():
+    from tfbin.tuning.search import _space_settings
+
+    for name in ("pabt-cifar10", "pabt-imagenet"):
+        assert "final_fraction" not in _space_settings(tuning.PRESETS[name])
+    assert _space_settings(tuning.PRESETS["quick"])["final_fraction"] == 0.01
 
 
 # --- results ------------------------------------------------------------------------------
@@ -295,6 +391,7 @@ def test_tune_command_runs_and_resumes(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Search: Running Trial #2" in result.stdout  # keras_tuner's progress display
     assert "optimizer = optimizers.bop_optimizer(" in result.stdout
+    assert "schedule_kind='linear'" in result.stdout and "final_learning_rate=" in result.stdout
     rows = read_csv(out / "results.csv")
     assert [row["trial"] for row in rows] == ["1", "2"]
     assert set(rows[0]) == {"trial", "learning_rate", "gamma", "threshold", "optimizer", "best_val_accuracy",

@@ -13,6 +13,7 @@ choices.OPTIMIZERS                    # ('adam', 'amsgrad')
 """
 __all__ = [
     "BASELINES",
+    "BOP_DEFAULTS",
     "DATASETS",
     "ENGINES",
     "FLOAT_LAYERS",
@@ -34,6 +35,13 @@ SEGMENTATION_DATASETS = ("digit_scenes", "cityscapes")
 # tfbin.optimizers.bop_optimizer: the optimizer of everything that is not binary, and its schedules
 OPTIMIZERS = ("adam", "amsgrad")
 SCHEDULES = ("constant", "step", "linear")
+# tfbin.optimizers: Bop + Adam settings that hold on digits at 8x8 and 16x16, widths 8 to 32, runs
+# of 6 to 24 epochs (benchmarks/train_defaults.py, chosen on validation splits): a constant eta and
+# gamma keep Bop flipping weights up to the last step, so a run ends wherever its last few steps
+# left it; decaying both settles the binary weights before the end. `bop_optimizer`,
+# `tfbin.training.train`, the demos and `tfbin.tuning`'s search spaces read these; the recipes
+# keep their sources' settings. Here, so that TensorFlow-free code reads them too.
+BOP_DEFAULTS = dict(learning_rate=1e-2, gamma=1e-3, threshold=1e-7, final_fraction=0.01)
 # tfbin.tuning.make_tuner
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 # tfbin.convert.baselines and tfbin.convert.openvino_baselines: reference models of the same architecture

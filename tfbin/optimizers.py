@@ -71,7 +71,7 @@ import numbers
 import larq as lq
 import tensorflow as tf
 
-from tfbin.choices import OPTIMIZERS, SCHEDULES
+from tfbin.choices import BOP_DEFAULTS, OPTIMIZERS, SCHEDULES
 from tfbin.registry import register
 from tfbin.validation import check_int, check_number, check_one_of
 
@@ -88,14 +88,6 @@ __all__ = [
     "is_bop_variable",
     "schedule",
 ]
-
-# Bop + Adam settings that hold on digits at 8x8 and 16x16, widths 8 to 32, runs
-# of 6 to 24 epochs (benchmarks/train_defaults.py, chosen on validation splits):
-# a constant eta and gamma keep Bop flipping weights up to the last step, so a
-# run ends wherever its last few steps left it; decaying both settles the
-# binary weights before the end. `bop_optimizer`, `tfbin.training.train` and
-# the demos read these; the recipes keep their sources' settings.
-BOP_DEFAULTS = dict(learning_rate=1e-2, gamma=1e-3, threshold=1e-7, final_fraction=0.01)
 
 # The phases of BNEW and BMD, in order.
 PHASES = ("pretrain", "binarize", "frozen")

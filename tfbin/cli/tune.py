@@ -24,6 +24,13 @@ the best. Writes OUT/results.csv, OUT/results.md and OUT/val_accuracy.png,
 and prints the best optimizer as code. Run again with the same --out and a
 larger --max-trials to go on with the search. Several machines can search
 together: see "distributed search" below.
+
+Every trial decays eta and phi over its --epochs: the quick preset linearly
+to 1% of their initial values, starting from tfbin's Bop defaults (eta 1e-2,
+phi 1e-3, tau 1e-7) as tfbin.training.train does, and the pabt presets as
+PaBT does. With a constant eta and phi, Bop flips weights up to the last step
+and runs end lower and less steadily on held-out data
+(benchmarks/results/train_defaults.md holds the measurement).
 """
 
 DISTRIBUTED_HELP = """\
@@ -56,8 +63,9 @@ _OVERRIDES = {
     "gamma": ({"type": positive_float}, "adaptivity rates phi of Bop"),
     "threshold": ({"type": positive_float}, "thresholds tau of Bop"),
     "optimizer": ({"choices": OPTIMIZERS}, "optimizers of the non-binary variables"),
-    "final_learning_rate": ({"type": positive_float}, "final eta values (linear schedule)"),
-    "final_gamma": ({"type": positive_float}, "final phi values (linear schedule)"),
+    "final_learning_rate": ({"type": positive_float},
+                            "final eta values (linear schedule; quick ends at 1%% of each initial value)"),
+    "final_gamma": ({"type": positive_float}, "final phi values (linear schedule; give with --final-learning-rate)"),
 }
 
 
@@ -71,7 +79,8 @@ def add_parser(commands):
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
                         help="search space (default quick); " + "; ".join(
-                            f"{name}: {space.description}" for name, space in sorted(PRESETS.items())))
+                            f"{name}: {space.description}" for name, space in sorted(PRESETS.items())
+                        ).replace("%", "%%"))
     parser.add_argument("--tuner", choices=TUNERS, default="grid")
     parser.add_argument("--max-trials", type=positive_int,
                         help="trials in all, finished ones included (default: the whole space)")

@@ -48,6 +48,18 @@ def _steps_per_epoch(train):
     return None
 
 
+def _space_settings(space):
+    """`space` as `settings.json` holds it: final_fraction only where it applies.
+
+    A space that does not decay to a fraction of its initial values is stored
+    as it was before SearchSpace had final_fraction, so those searches resume.
+    """
+    settings = dataclasses.asdict(space)
+    if space.schedule != "linear" or space.final_learning_rate:
+        del settings["final_fraction"]
+    return settings
+
+
 def _check_settings(out, settings, store=True):
     """Checks `settings` against those of a search already in `out`, or stores them in `out/settings.json`."""
     path = os.path.join(out, "settings.json")
@@ -93,8 +105,9 @@ def tune(build_model, train, validation, out, space="quick", tuner="grid", max_t
         build_model: function of `hp` returning an uncompiled tf.keras model.
         space: a `SearchSpace` or a name in `PRESETS`.
         tuner: one of `TUNERS`.
-        steps_per_epoch: for the "step" and "linear" schedules; taken from
-            `train` when that is a dataset of known length.
+        steps_per_epoch: for the "step" and "linear" schedules (the presets'
+            and `SearchSpace`'s default: see there), which span each trial's
+            run; taken from `train` when that is a dataset of known length.
         seed: every trial starts from this random state.
         settings: a dict describing the rest of the run (data, model), stored
             and checked on resume like `space`, `tuner`, `epochs` and `seed`.
@@ -118,10 +131,15 @@ def tune(build_model, train, validation, out, space="quick", tuner="grid", max_t
     space = get_space(space)
     check_int("epochs", epochs, minimum=1)
     steps_per_epoch = steps_per_epoch or _steps_per_epoch(train)
+    if space.schedule != "constant" and steps_per_epoch is None:
+        raise ValueError(
+            f"steps_per_epoch is needed: the {space.schedule!r} schedule spans each trial's run, and train "
+            "is not a dataset of known length"
+        )
     hypermodel = BopHyperModel(build_model, space, epochs=epochs, steps_per_epoch=steps_per_epoch, seed=seed)
     check_tuner(tuner, max_trials)
     os.makedirs(out, exist_ok=True)
-    run = {"space": dataclasses.asdict(space), "tuner": tuner, "epochs": epochs, "seed": seed}
+    run = {"space": _space_settings(space), "tuner": tuner, "epochs": epochs, "seed": seed}
     role = tuner_role()
     _check_settings(out, {**run, **(settings or {})}, store=role != "worker")
     kt_tuner = make_tuner(hypermodel, tuner, max_trials, directory=out, project_name="search", seed=seed)

@@ -6,15 +6,15 @@ loading TensorFlow.
 ```python
 from tfbin.tuning.space import PRESETS, SearchSpace
 
-space = SearchSpace(learning_rate=[1e-3, 1e-2], gamma=[1e-3], threshold=[1e-6, 1e-8])
-space.size, sorted(PRESETS)
+space = SearchSpace(learning_rate=[1e-2, 1e-3], gamma=[1e-3], threshold=[1e-7, 1e-8])
+space.size, space.schedule, sorted(PRESETS)   # 4, 'linear', [...]
 ```
 """
 import dataclasses
 import math
 import numbers
 
-from tfbin.choices import OPTIMIZERS, SCHEDULES
+from tfbin.choices import BOP_DEFAULTS, OPTIMIZERS, SCHEDULES
 from tfbin.validation import check_fraction, check_number, check_one_of
 
 __all__ = ["DIMENSIONS", "PRESETS", "SearchSpace", "get_space"]
@@ -32,15 +32,28 @@ class SearchSpace:
     Each dimension is a sequence of values to choose from; a dimension with
     one value is fixed. Grid search tries every combination (`size` of them).
 
+    By default the space is the single point of `tfbin.optimizers.BOP_DEFAULTS`
+    (eta 1e-2, phi 1e-3, tau 1e-7) and every trial decays eta and phi linearly
+    to 1% of their initial values over its run, as `tfbin.training.train` does:
+    with a constant eta and phi Bop flips weights up to the last step, and runs
+    end lower and less steadily on held-out data
+    (benchmarks/results/train_defaults.md holds the measurement).
+
     Arguments:
         learning_rate: initial eta of Adam/AMSGrad.
         gamma: initial adaptivity rate phi of Bop.
         threshold: Bop's threshold tau (constant over the run).
         optimizer: "adam" and/or "amsgrad", for everything that is not binary.
-        schedule: how eta and phi decay: "constant", "step" (x `decay_rate`
-            every `decay_period` of the run) or "linear" (down to
-            `final_learning_rate` and `final_gamma` at the end of the run).
-        final_learning_rate, final_gamma: the "linear" schedule's end values.
+        schedule: how eta and phi decay over each trial's run: "linear" (the
+            default: down to `final_learning_rate` and `final_gamma`, or to
+            `final_fraction` of their initial values, at the end of the run),
+            "step" (x `decay_rate` every `decay_period` of the run) or
+            "constant".
+        final_learning_rate, final_gamma: the "linear" schedule's end values,
+            as dimensions of their own. Give both or neither.
+        final_fraction: with neither, the "linear" schedule ends eta and phi
+            at this fraction of each trial's initial values (default
+            `BOP_DEFAULTS["final_fraction"]`, 1%).
         decay_period: for "step", the fraction of the run between decays, so a
             short run decays as often as the long run it stands for (PaBT: 100
             of 500 epochs is 0.2).
@@ -50,18 +63,19 @@ class SearchSpace:
     ```python
     from tfbin.tuning.space import SearchSpace
 
-    space = SearchSpace(learning_rate=[1e-3, 1e-2], gamma=[1e-3], threshold=[1e-6, 1e-8])
-    space.size  # 4
+    space = SearchSpace(learning_rate=[1e-2, 1e-3], gamma=[1e-3], threshold=[1e-7, 1e-8])
+    space.size  # 4, each decayed linearly to 1% over its run
     ```
     """
 
-    learning_rate: tuple = (1e-3,)
-    gamma: tuple = (1e-3,)
-    threshold: tuple = (1e-7,)
+    learning_rate: tuple = (BOP_DEFAULTS["learning_rate"],)
+    gamma: tuple = (BOP_DEFAULTS["gamma"],)
+    threshold: tuple = (BOP_DEFAULTS["threshold"],)
     optimizer: tuple = ("adam",)
-    schedule: str = "constant"
+    schedule: str = "linear"
     final_learning_rate: tuple = ()
     final_gamma: tuple = ()
+    final_fraction: float = BOP_DEFAULTS["final_fraction"]
     decay_period: float = 0.2
     decay_rate: float = 0.1
     description: str = ""
@@ -73,6 +87,16 @@ class SearchSpace:
                 values = (values,)
             object.__setattr__(self, name, tuple(values))
         check_one_of("schedule", self.schedule, SCHEDULES)
+        check_fraction("final_fraction", self.final_fraction, include_zero=True, include_one=True)
+        if self.schedule == "linear" and bool(self.final_learning_rate) != bool(self.final_gamma):
+            given, missing = (
+                ("final_learning_rate", "final_gamma") if self.final_learning_rate
+                else ("final_gamma", "final_learning_rate")
+            )
+            raise ValueError(
+                f"{missing} needs at least one value when {given} has some; give both, or neither "
+                f"to end eta and phi at final_fraction ({self.final_fraction:g}) of their initial values"
+            )
         for name in self.dimensions:
             values = getattr(self, name)
             if not values:
@@ -94,7 +118,7 @@ class SearchSpace:
                     raise ValueError(
                         f"{name} only applies to schedule='linear'; got schedule={self.schedule!r}"
                     )
-        else:
+        elif self.final_learning_rate:
             for final, initial in (("final_learning_rate", "learning_rate"), ("final_gamma", "gamma")):
                 if max(getattr(self, final)) > min(getattr(self, initial)):
                     raise ValueError(
@@ -109,7 +133,7 @@ class SearchSpace:
     @property
     def dimensions(self):
         """The names of the dimensions this space uses."""
-        if self.schedule == "linear":
+        if self.schedule == "linear" and self.final_learning_rate:
             return DIMENSIONS
         return tuple(d for d in DIMENSIONS if d not in _LINEAR_ONLY)
 
@@ -136,17 +160,25 @@ class SearchSpace:
             # `decay_every` is in whole epochs; at least one, so a 1-epoch run works.
             decay_every = max(1, round(self.decay_period * epochs)) if epochs else None
             kwargs.update(decay_every=decay_every, decay_rate=self.decay_rate)
-        else:
+        elif self.final_learning_rate:
             kwargs.update(final_learning_rate=values["final_learning_rate"], final_gamma=values["final_gamma"])
+        else:
+            kwargs.update(final_learning_rate=values["learning_rate"] * self.final_fraction,
+                          final_gamma=values["gamma"] * self.final_fraction)
         return kwargs
 
 
 PRESETS = {
+    # The first point is BOP_DEFAULTS, so a grid search starts from the setting
+    # that held (benchmarks/results/train_defaults.md), then tries one other
+    # value of each.
     "quick": SearchSpace(
         learning_rate=(1e-2, 1e-3),
-        gamma=(1e-2, 1e-3),
-        threshold=(1e-6, 1e-8),
-        description="8 points for runs of a few epochs (digits): eta, phi and tau around Bop's defaults",
+        gamma=(1e-3, 1e-2),
+        threshold=(1e-7, 1e-8),
+        schedule="linear",
+        description="8 points for runs of a few epochs (digits): eta, phi and tau around tfbin's Bop defaults, "
+        "eta and phi decayed linearly to 1% over the run",
     ),
     "pabt-cifar10": SearchSpace(
         learning_rate=(1e-2, 1e-3),
