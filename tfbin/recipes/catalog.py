@@ -16,9 +16,11 @@ from tfbin import methods
 from tfbin.choices import DATASETS, PRUNING_PHASE, SEGMENTATION_DATASETS
 from tfbin.validation import check_fraction, check_int, check_one_of
 
-__all__ = ["RECIPES", "TASKS", "Recipe", "get_recipe"]
+__all__ = ["QUICK_DATASETS", "RECIPES", "TASKS", "Recipe", "get_recipe"]
 
 TASKS = ("classification", "segmentation")
+# The bundled data a quick run of a recipe may train on instead of its own, per task.
+QUICK_DATASETS = {"classification": "digits", "segmentation": "digit_scenes"}
 PABT = "Pruning as a Binarization Technique (PaBT), CVPRW 2024"
 
 

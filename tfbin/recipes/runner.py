@@ -7,13 +7,10 @@ import tensorflow as tf
 
 from tfbin import data, distribute, methods, metrics, training, zoo
 from tfbin.files import write_json
-from tfbin.recipes.catalog import get_recipe
+from tfbin.recipes.catalog import QUICK_DATASETS, get_recipe
 from tfbin.recipes.saving import EpochCheckpoint, EpochLog, discard_backup, save_model
 
 __all__ = ["TrainingRun", "train"]
-
-# What `dataset=` may replace a recipe's data with for a quick run, per task.
-_QUICK_DATASETS = {"classification": "digits", "segmentation": "digit_scenes"}
 
 
 @dataclasses.dataclass
@@ -90,10 +87,10 @@ def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size
     the others keep their copies in temporary folders.
     """
     recipe = get_recipe(recipe)
-    if dataset is not None and dataset not in (recipe.dataset, _QUICK_DATASETS[recipe.task]):
+    if dataset is not None and dataset not in (recipe.dataset, QUICK_DATASETS[recipe.task]):
         raise ValueError(
             f"dataset for recipe {recipe.name!r} must be {recipe.dataset!r} or "
-            f"{_QUICK_DATASETS[recipe.task]!r} (a quick run on bundled data); got {dataset!r}"
+            f"{QUICK_DATASETS[recipe.task]!r} (a quick run on bundled data); got {dataset!r}"
         )
     strategy = distribute.get_strategy(strategy)
     replicas = strategy.num_replicas_in_sync
