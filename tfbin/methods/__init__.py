@@ -17,9 +17,15 @@ declares it as its `ConvKind.method`, registered with the kind, and a recipe
 names it as it names a built-in method.
 
 ```python
+import tfbin
+import tensorflow as tf
 from tfbin import methods
 
-methods.names()                    # ('pabt', 'stq', 'snn', 'bnew')
+def sgd(recipe, epochs, steps_per_epoch, learning_rate):
+    return tf.keras.optimizers.legacy.SGD(learning_rate, momentum=recipe.optimizer["momentum"])
+
+methods.register_method(methods.Method("sgd", sgd))   # Recipe(..., method="sgd") trains with it
+methods.names()                    # ('pabt', 'stq', 'snn', 'bnew', 'sgd')
 ```
 """
 import dataclasses
