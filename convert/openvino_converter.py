@@ -116,62 +116,6 @@ def _float_graph(ov, model):
         raise ConversionError(f"{model.name}: OpenVINO's TensorFlow frontend cannot translate it: {first}") from error
 
 
-_ZERO_PADDINGS = (tf.keras.layers.ZeroPadding1D, tf.keras.layers.ZeroPadding2D, tf.keras.layers.ZeroPadding3D)
-_TRANSPOSED = (tf.keras.layers.Conv1DTranspose, tf.keras.layers.Conv2DTranspose, tf.keras.layers.Conv3DTranspose)
-
-
-def _same_pads(layer):
-    """The (begin, end) zero padding per spatial axis that `layer`'s padding="same" adds to its input."""
-    shape = layer.input_shape
-    rank = len(layer.kernel_size)
-    sizes = shape[1 : 1 + rank] if getattr(layer, "data_format", "channels_last") == "channels_last" else shape[2:]
-    pads = []
-    for size, kernel, stride, dilation in zip(sizes, layer.kernel_size, layer.strides, layer.dilation_rate):
-        total = max((-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-        pads.append((total // 2, total - total // 2))
-    return pads[0] if rank == 1 else tuple(pads)
-
-
-def _explicit_same_padding(model):
-    """`model`, where a float convolution with padding="same" reads a ZeroPadding layer, padding that one explicitly.
-
-    OpenVINO's PadFusion (run by `openvino.convert_model`, 2026.4) folds a zero
-    Pad into the convolution that reads it and keeps only the Pad's amounts,
-    dropping the convolution's own "same" padding (measured: ZeroPadding2D
-    ((1, 0), (0, 1)) then a 3x3 "same" Conv2D on 9x9 gave 8x8 instead of
-    10x10). The same padding as a second ZeroPadding layer before a "valid"
-    convolution computes the same and survives the fusion. Binary convolutions
-    are not concerned: their sign sits between the padding and the convolution.
-    """
-    from tfbin import graph
-
-    pads = {}
-    for layer in model.layers:
-        if isinstance(layer, _ZERO_PADDINGS):
-            for consumer in graph.consumers(layer) or []:
-                if (hasattr(consumer, "kernel_size") and getattr(consumer, "padding", None) == "same"
-                        and not isinstance(consumer, _TRANSPOSED) and getattr(consumer, "input_quantizer", None) is None
-                        and not getattr(consumer, "pad_values", 0.0)):
-                    pads[consumer.name] = _same_pads(consumer)
-    if not pads:
-        return model
-
-    def replace(layer):
-        if layer.name not in pads:
-            return None
-        padding = _ZERO_PADDINGS[len(layer.kernel_size) - 1](pads[layer.name], name=f"{layer.name}_same_padding")
-        conv = layer.__class__.from_config({**layer.get_config(), "padding": "valid"})
-
-        def apply(inputs):
-            outputs = conv(padding(inputs))
-            conv.set_weights(layer.get_weights())
-            return outputs
-
-        return apply
-
-    return graph.rewrite(model, replace)
-
-
 # -- finding binary convolutions ---------------------------------------------------
 
 
@@ -504,7 +448,7 @@ def _translate(model, precision, allow_float_fallback):
     check_one_of("precision", precision, PRECISIONS)
     ov = require_openvino()
     deployable = strip_pruning(model, target="openvino")
-    ir = _float_graph(ov, _explicit_same_padding(deployable))
+    ir = _float_graph(ov, deployable)
     rewrite = BinaryConvolutions()
     rewrite.apply(ir)
     fallbacks = _match_layers(deployable, rewrite)

@@ -1,4 +1,4 @@
-"""A convolution kind defined in this file alone goes through the zoo, the cost model, export and conversion."""
+"""A convolution kind defined in this file alone goes through the zoo, the cost model, export, conversion and recipes."""
 import dataclasses
 
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 import tfbin
 import larq as lq
 import tensorflow as tf
-from tfbin import convert, cost, data, kinds, pruning, zoo
+from tfbin import convert, cost, data, kinds, methods, pruning, recipes, zoo
+from tfbin.recipes.catalog import Recipe
 
 
 @tf.keras.utils.register_keras_serializable(package="tfbin_test")
@@ -38,13 +39,37 @@ def _export(layer, context):
     return context.with_weights(plain, [kernel])
 
 
+class CountEpochs(tf.keras.callbacks.Callback):
+    """The toy method's callback: how many epochs it saw. Every one made is kept in `made`."""
+
+    made = []
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = 0
+        CountEpochs.made.append(self)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+
+
+def _optimizer(recipe, epochs, steps_per_epoch, learning_rate):
+    return tf.keras.optimizers.legacy.SGD(learning_rate, momentum=recipe.optimizer["momentum"])
+
+
+def _callbacks(recipe, epochs, train_data, single_replica):
+    return [CountEpochs()]
+
+
 DOUBLED = kinds.ConvKind("doubled", _build, takes_input_quantizer=True, layer_class=DoubledConv2D, cost=_cost,
-                         export=_export)
+                         export=_export, method=methods.Method("doubled_sgd", _optimizer, callbacks=_callbacks))
 
 
 @pytest.fixture
 def doubled(monkeypatch):
-    monkeypatch.setattr(kinds, "_REGISTERED", dict(kinds._REGISTERED))  # registered for this test only
+    # Registered for this test only.
+    monkeypatch.setattr(kinds, "_REGISTERED", dict(kinds._REGISTERED))
+    monkeypatch.setattr(methods, "_REGISTERED", dict(methods._REGISTERED))
     return kinds.register_kind(DOUBLED)
 
 
@@ -69,11 +94,32 @@ def test_a_registered_kind_is_built_costed_exported_and_converted(doubled):
     assert result.census["LceBconv2d"] == len(toy)
 
 
+def test_a_recipe_trains_a_registered_kind_with_the_method_it_declares(doubled, tmp_path):
+    assert "doubled_sgd" in methods.names()
+    recipe = Recipe(name="doubled", title="doubled", source="tests", reported="-", task="classification",
+                    dataset="cifar10", model="digits_resnet", model_kwargs={"conv": "doubled", "width": 4},
+                    image_size=None, batch_size=128, epochs=2, optimizer={"learning_rate": 0.05, "momentum": 0.5},
+                    method="doubled_sgd")
+    CountEpochs.made.clear()
+    run = recipes.train(recipe, tmp_path, dataset="digits", verbose=0)
+    optimizer = run.model.optimizer
+    assert type(optimizer) is tf.keras.optimizers.legacy.SGD
+    config = optimizer.get_config()
+    assert (config["momentum"], config["learning_rate"]) == pytest.approx((0.5, 0.05))
+    assert [callback.epochs for callback in CountEpochs.made] == [2]
+    assert any(isinstance(layer, DoubledConv2D) for layer in run.model.layers)
+
+
 def test_kinds_are_checked():
     with pytest.raises(ValueError, match="conv must be one of"):
         zoo.digits_resnet(conv="doubled")  # not registered outside the test above
     with pytest.raises(ValueError, match="layer_class"):
         dataclasses.replace(DOUBLED, layer_class=None)
+    with pytest.raises(ValueError, match="method must be a tfbin.methods.Method or None, got 'pabt'"):
+        dataclasses.replace(DOUBLED, method="pabt")
+    with pytest.raises(ValueError, match="method 'sgd': optimizer must be callable"):
+        methods.Method("sgd", "sgd")
+    assert "doubled_sgd" not in methods.names()  # registered with its kind, in the tests above only
     with pytest.raises(ValueError, match="input_quantizer applies to conv bnn, relaxed"):
         zoo.binary_conv(8, 3, conv="mbn", input_quantizer="ste_sign")
     assert kinds.get_kind("mbn").options == ("weight_bases", "activation_bases", "scaling")

@@ -326,3 +326,113 @@ def test_every_method_recipe_trains_on_digits_and_converts(name, tmp_path, capsy
         kernels = [layer.kernel.numpy() for layer in model.layers if isinstance(layer, lq.layers.QuantConv2D)]
         assert len(kernels) == 18 and all(set(np.unique(k)) <= {-1.0, 1.0} for k in kernels)
     assert "model.tflite" in capsys.readouterr().out
+
+
+def _schedule(class_name, **config):
+    return {"module": "keras.optimizers.schedules", "class_name": class_name, "config": {**config, "name": None},
+            "registered_name": None}
+
+
+def _cosine(learning_rate, steps):
+    return _schedule("CosineDecay", initial_learning_rate=learning_rate, decay_steps=steps, alpha=0.0,
+                     warmup_target=None, warmup_steps=0)
+
+
+def _linear(learning_rate, steps, final):
+    return _schedule("PolynomialDecay", initial_learning_rate=learning_rate, decay_steps=steps,
+                     end_learning_rate=final, power=1.0, cycle=False)
+
+
+def _step(learning_rate, steps):
+    return _schedule("ExponentialDecay", initial_learning_rate=learning_rate, decay_steps=steps, decay_rate=0.1,
+                     staircase=True)
+
+
+_ADAM = {"decay": 0.0, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07}
+
+
+def _bop(threshold, gamma, learning_rate, amsgrad):
+    return {"module": "larq.optimizers", "class_name": "CaseOptimizer", "registered_name": "CaseOptimizer",
+            "config": {"name": "optimizer_case", "var_opt_mapping": None,
+                       "optimizer_configs": [{"class_name": "Bop",
+                                              "config": {"name": "Bop", "threshold": threshold, "gamma": gamma}}],
+                       "default_config": {"class_name": "Adam", "config": {"name": "Adam", **_ADAM, "amsgrad": amsgrad,
+                                                                            "learning_rate": learning_rate}}}}
+
+
+def _pabt_pruning(metric):
+    return ("PruneToBinary", {
+        "schedule": {"module": "tfbin.pruning", "class_name": "PolynomialSchedule",
+                     "config": {"start_epoch": 1, "end_epoch": 4, "power": 3.0},
+                     "registered_name": "tfbin>PolynomialSchedule"},
+        "frequency": "step", "update_every": 1,
+        "importance": {"module": "tfbin.pabt", "class_name": "TaylorImportance", "config": {"window": None},
+                       "registered_name": "tfbin>TaylorImportance"},
+        "selection": {"module": "tfbin.pabt", "class_name": "Selection", "config": {"order": "any", "budget": "layer"},
+                      "registered_name": "tfbin>Selection"},
+        "fading": None, "seed": 0, "verbose": 0, "statistics_batches": 8, "statistics_batch_size": 256,
+        "smoothness_metric": metric,
+    })
+
+
+_PABT_CIFAR10 = (_bop(1e-7, _step(1e-3, 20), _step(1e-3, 20), amsgrad=False), [_pabt_pruning("val_accuracy")], 0)
+# What each recipe trains with in a 10-epoch quick run: the optimizer (serialized, schedules included), the
+# callbacks that make its method (class and config), and the STQ masks its model gets.
+RECIPE_TRAINING = {
+    "pabt-resnet20-cifar10": _PABT_CIFAR10,
+    "pabt-resnet56-cifar10": _PABT_CIFAR10,
+    "pabt-resnet18-imagenet": (_bop(1e-8, _linear(1e-4, 50, 1e-8), _linear(2.5e-3, 50, 5e-8), amsgrad=True),
+                               [_pabt_pruning("val_accuracy")], 0),
+    "pabt-deeplab-cityscapes": (_bop(1e-8, _linear(1e-4, 1250, 1e-8), _linear(2.5e-3, 1250, 5e-8), amsgrad=True),
+                                [_pabt_pruning("val_mean_iou")], 0),
+    "stq-a-resnet18-imagenet": (
+        {"module": "keras.optimizers.legacy", "class_name": "Adam", "registered_name": None,
+         "config": {"name": "Adam", "learning_rate": _cosine(1e-3, 100), **_ADAM, "amsgrad": False}},
+        [("PruneFilters", {"target_pfr": 0.19, "epoch": 5, "layers": None, "channel_multiple": 1,
+                           "max_layer_fraction": 0.9, "verbose": 0})],
+        16,
+    ),
+    "snn-resnet18-imagenet": (
+        {"module": "keras.optimizers.legacy", "class_name": "SGD", "registered_name": None,
+         "config": {"name": "SGD", "learning_rate": _cosine(0.1, 50), "decay": 0.0, "momentum": 0.9,
+                    "nesterov": False}},
+        [("ErrorDecay", {"t_min": 0.1, "t_max": 10.0, "epochs": None, "verbose": 0}),
+         ("RefineCodebooks", {"update_every": 25, "rule": "centroid", "seed": 0, "verbose": 0})],
+        0,
+    ),
+    "bnew-resnet20-cifar100": (
+        {"module": "tfbin.optimizers", "class_name": "BNEW", "registered_name": "tfbin>BNEW",
+         "config": {"name": "BNEW", "learning_rate": _linear(1e-2, 100, 1e-4), **_ADAM, "amsgrad": False,
+                    "steps_per_epoch": 10, "epochs": 10, "binarize_epoch": 2, "freeze_epoch": 9, "lambda0": 0.5,
+                    "regularizer": "bnew", "order": "after"}},
+        [],
+        0,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECIPE_TRAINING))
+def test_every_recipe_trains_with_its_methods_optimizer_callbacks_and_masks(name, tmp_path, monkeypatch):
+    fitted = {}
+
+    def fit(model, *args, callbacks=(), **kwargs):  # what train hands Keras, without training
+        fitted.update(model=model, callbacks=callbacks)
+        return tf.keras.callbacks.History()
+
+    monkeypatch.setattr(tf.keras.Model, "fit", fit)
+    recipe = recipes.RECIPES[name]
+    recipes.train(recipe, tmp_path, epochs=10, verbose=0,
+                  dataset="digits" if recipe.task == "classification" else "digit_scenes")
+    model = fitted["model"]
+    method_callbacks = [(type(c).__name__, c.get_config()) for c in fitted["callbacks"]
+                        if isinstance(c, (callbacks.PruneToBinary, callbacks.PruneFilters, callbacks.ErrorDecay,
+                                          callbacks.RefineCodebooks))]
+    masked = [layer for layer in model.layers if isinstance(layer, tfbin.stq.MaskedQuantConv2D)]
+    optimizer, expected_callbacks, expected_masked = RECIPE_TRAINING[name]
+    assert tf.keras.optimizers.serialize(model.optimizer) == optimizer
+    assert method_callbacks == expected_callbacks
+    assert len(masked) == expected_masked
+    # STQ-A's L1 on the BatchNorm scales: one penalty per masked convolution's BatchNorm.
+    assert len(model.losses) == expected_masked
+    pabt = [c for c in fitted["callbacks"] if isinstance(c, callbacks.PruneToBinary)]
+    assert all(c.statistics_data is not None for c in pabt)  # one replica: BatchNorm re-estimated

@@ -62,9 +62,26 @@ def test_each_target_runs_its_own_passes_in_order():
     assert [p.name for p in passes.pipeline("lce")] == [
         "export_rules", "remove_masked_filters", "merge_dilated_siblings", "emulate_zero_padding"]
     assert [p.name for p in passes.pipeline("openvino")] == [
-        "export_rules", "remove_masked_filters", "emulate_zero_padding"]
+        "export_rules", "remove_masked_filters", "emulate_zero_padding", "explicit_same_padding"]
     with pytest.raises(ValueError, match="target must be one of lce, openvino"):
         pruning.strip_pruning(zoo.digits_resnet(width=4), target="tvm")
+
+
+def test_a_float_same_convolution_after_zero_padding_pads_explicitly_for_openvino_only():
+    inputs = tf.keras.Input((9, 9, 3))
+    padded = tf.keras.layers.ZeroPadding2D(((1, 0), (0, 1)))(inputs)
+    binary = lq.layers.QuantConv2D(4, 3, padding="same", input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+                                   name="binary")(padded)
+    outputs = tf.keras.layers.Conv2D(4, 3, strides=2, padding="same", name="float")(padded)
+    model = tf.keras.Model(inputs, [binary, outputs])
+    x = np.random.default_rng(0).standard_normal((4, 9, 9, 3)).astype(np.float32)
+    for target, explicit in [("lce", False), ("openvino", True)]:
+        plain = pruning.strip_pruning(model, target=target)
+        names = [layer.name for layer in plain.layers]
+        assert ("float_same_padding" in names) is explicit and "binary_same_padding" not in names
+        assert plain.get_layer("float").padding == ("valid" if explicit else "same")
+        for got, expected in zip(plain.predict(x, verbose=0), model.predict(x, verbose=0)):
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_dilated_siblings_are_merged_for_lce_only():

@@ -38,6 +38,7 @@ _SUBMODULES = (
     "kinds",
     "layers",
     "loading",
+    "methods",
     "metrics",
     "optimizers",
     "pabt",

@@ -54,8 +54,8 @@ TARGETS = ("lce", "openvino")
 ENGINES = ("lce", "openvino")
 # What trains a network: PaBT (Bop, pruning to 1/1), STQ-A (Adam, L1 on the BatchNorm scales,
 # filter pruning), SNN (SGD, IR-Net estimator, codebook refinement) or BNEW (its proximal
-# optimizer). tfbin.recipes.catalog: a recipe's method; tfbin.demo.run_demo: one end-to-end demo
-# per method, the first the default.
+# optimizer). tfbin.methods: the built-in methods a recipe names, one module each; tfbin.demo.run_demo:
+# one end-to-end demo per method, the first the default.
 METHODS = ("pabt", "stq", "snn", "bnew")
 # tfbin.pabt.PruneToBinary.for_epochs: PaBT's pruning phase as fractions of the run, measured best
 # on digits (benchmarks/pabt_digits.py); the recipes' too

@@ -157,6 +157,9 @@ def strip_pruning(model, target="lce"):
       masked 2D filters (`tfbin.shrink.remove_masked_filters`).
     - for LCE, dilated binary convolutions that read one tensor with the same
       settings are merged into one, whose output channels are sliced apart.
+    - for OpenVINO, a float "same" convolution that reads a ZeroPadding layer
+      gets its padding as a ZeroPadding layer of its own before a "valid"
+      convolution (OpenVINO's PadFusion would drop it).
 
     ```python
     import numpy as np

@@ -8,7 +8,7 @@ import os
 
 from tfbin.choices import STRATEGIES
 from tfbin.cli.args import fail, positive_int, verbosity, writable_dir
-from tfbin.recipes.catalog import RECIPES
+from tfbin.recipes.catalog import QUICK_DATASETS, RECIPES
 
 
 def add_parser(commands):
@@ -24,7 +24,7 @@ def add_parser(commands):
     parser.add_argument("--list", action="store_true", help="list the recipes and what their papers report")
     parser.add_argument("--out", type=writable_dir, help="where everything goes (required to train)")
     parser.add_argument("--epochs", type=positive_int, help="override the recipe's length; schedules keep their shape")
-    parser.add_argument("--dataset", choices=("digits", "digit_scenes"),
+    parser.add_argument("--dataset", choices=tuple(QUICK_DATASETS.values()),
                         help="run on bundled data instead (digits for classification recipes, digit_scenes for "
                         "segmentation ones): a quick end-to-end check")
     parser.add_argument("--data-dir", help="TFDS data dir holding the recipe's prepared dataset")

@@ -25,18 +25,19 @@ from tfbin.demo import bnew
 bnew.phases(12)   # BNEW's and BMD's binarize phase of a 12-epoch run
 ```
 """
+import collections
+
 import tensorflow as tf
 
 from tfbin import optimizers, training
 from tfbin.distillation import Distiller
+from tfbin.validation import check_one_of
 from tfbin.zoo import digits_resnet
 
 __all__ = [
     "BETA_END", "FINAL_FRACTION", "LEARNING_RATE", "PUSH", "ROWS", "adam", "bmd", "bnew", "bop", "optimizer", "phases",
     "train_row",
 ]
-
-ROWS = ("ste", "bmd", "bop", "bnew", "reactnet_kd")
 
 # The Adam-only rows (ste, bmd, bnew) keep the BNEW paper's setting on purpose: Adam at
 # 0.01, decaying linearly to 1% of it over the run. The bop row takes the
@@ -88,28 +89,35 @@ def bop(steps_per_epoch, epochs, learning_rate=optimizers.BOP_DEFAULTS["learning
                                     epochs=epochs)
 
 
+# The rows that train one network with one optimizer: the zoo's `conv` and the
+# optimizer, and whether it takes the binarize phase (BMD and BNEW relax the
+# weights first; STE and Bop binarize from the first step).
+_Row = collections.namedtuple("_Row", ["conv", "optimizer", "phased"])
+_ROWS = {
+    "ste": _Row("bnn", adam, phased=False),
+    "bmd": _Row("relaxed", bmd, phased=True),
+    "bop": _Row("bnn", bop, phased=False),
+    "bnew": _Row("relaxed", bnew, phased=True),
+}
+# The demo's rows: those above, then ReActNet parts distilled from a float network.
+ROWS = (*_ROWS, "reactnet_kd")
+
+
 def optimizer(method, steps_per_epoch, epochs, binarize_epoch=0, freeze_epoch=None, **kwargs):
     """The demo's optimizer for "ste", "bop", "bmd" or "bnew" (the binarize phase for the last two)."""
+    row = _ROWS[check_one_of("method", method, tuple(_ROWS))]
+    if not row.phased:
+        return row.optimizer(steps_per_epoch, epochs, **kwargs)
     freeze_epoch = max(epochs - 1, binarize_epoch) if freeze_epoch is None else freeze_epoch
-    if method == "ste":
-        return adam(steps_per_epoch, epochs, **kwargs)
-    if method == "bop":
-        return bop(steps_per_epoch, epochs, **kwargs)
-    if method == "bmd":
-        return bmd(steps_per_epoch, epochs, binarize_epoch, freeze_epoch, **kwargs)
-    return bnew(steps_per_epoch, epochs, binarize_epoch, freeze_epoch, **kwargs)
+    return row.optimizer(steps_per_epoch, epochs, binarize_epoch, freeze_epoch, **kwargs)
 
 
 def train_row(name, dataset, epochs, width, verbose):
     steps = training.steps_per_epoch(dataset)
     phase = phases(epochs)
     split = dict(binarize_epoch=phase["start_epoch"], freeze_epoch=phase["end_epoch"])
-    if name in ("ste", "bop"):
-        model = digits_resnet(dataset.input_shape, dataset.num_classes, width=width, conv="bnn")
-        history = training.train(model, dataset, epochs, optimizer=optimizer(name, steps, epochs), verbose=verbose)
-        return model, history.history
-    if name in ("bmd", "bnew"):
-        model = digits_resnet(dataset.input_shape, dataset.num_classes, width=width, conv="relaxed")
+    if name in _ROWS:
+        model = digits_resnet(dataset.input_shape, dataset.num_classes, width=width, conv=_ROWS[name].conv)
         history = training.train(model, dataset, epochs, optimizer=optimizer(name, steps, epochs, **split),
                                  verbose=verbose)
         return model, history.history

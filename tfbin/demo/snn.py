@@ -19,35 +19,37 @@ from tfbin.demo import snn
 snn.ROWS, snn.TAUS["snn_tau5"]
 ```
 """
+import collections
+import functools
+
 from tfbin import callbacks, cost, subbit, training
 from tfbin.zoo import digits_resnet
 
 __all__ = ["ROWS", "TAUS", "row_extras", "train_row"]
 
-ROWS = ("bnn", "irnet_bnn", "snn_tau7", "snn_tau5")
 # Bits per 3x3 kernel of each row: 9 (any of the 512 binary kernels) for the BNNs.
 TAUS = {"bnn": 9, "irnet_bnn": 9, "snn_tau7": 7, "snn_tau5": 5}
 REFINE_EVERY = 25
 
-
-def _model(name, dataset, width):
-    if name == "bnn":
-        kwargs = dict(conv="bnn")
-    elif name == "irnet_bnn":
-        kwargs = dict(conv="irnet")
-    else:
-        kwargs = dict(conv="snn", tau=TAUS[name])
-    return digits_resnet(dataset.input_shape, dataset.num_classes, width=width, **kwargs)
+_ERROR_DECAY = callbacks.ErrorDecay
+_REFINE_CODEBOOKS = functools.partial(callbacks.RefineCodebooks, update_every=REFINE_EVERY)
+# Each row's network (the zoo's arguments) and what makes its callbacks, anew for every run:
+# IR-Net's estimator schedule where the convolutions use ErrorDecaySign, and codebook
+# refinement for the sub-bit ones.
+_Row = collections.namedtuple("_Row", ["network", "callbacks"])
+_ROWS = {
+    "bnn": _Row(dict(conv="bnn"), ()),
+    "irnet_bnn": _Row(dict(conv="irnet"), (_ERROR_DECAY,)),
+    "snn_tau7": _Row(dict(conv="snn", tau=TAUS["snn_tau7"]), (_ERROR_DECAY, _REFINE_CODEBOOKS)),
+    "snn_tau5": _Row(dict(conv="snn", tau=TAUS["snn_tau5"]), (_ERROR_DECAY, _REFINE_CODEBOOKS)),
+}
+ROWS = tuple(_ROWS)
 
 
 def train_row(name, dataset, epochs, width, verbose):
-    model = _model(name, dataset, width)
-    extra = []
-    if name != "bnn":
-        extra.append(callbacks.ErrorDecay())
-    if name.startswith("snn"):
-        extra.append(callbacks.RefineCodebooks(update_every=REFINE_EVERY))
-    history = training.train(model, dataset, epochs, callbacks=extra, verbose=verbose)
+    row = _ROWS[name]
+    model = digits_resnet(dataset.input_shape, dataset.num_classes, width=width, **row.network)
+    history = training.train(model, dataset, epochs, callbacks=[make() for make in row.callbacks], verbose=verbose)
     return model, history.history
 
 

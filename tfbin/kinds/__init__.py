@@ -1,13 +1,19 @@
 """Convolution kinds: what `conv=` names in `tfbin.zoo`, each one registered object.
 
 A kind says in one place how the zoo builds its layer, which of the zoo
-builders' arguments the layer takes, and, for a layer class of its own, the
-cost rule (`tfbin.cost`) and the export rule (`tfbin.export`, applied by
-`strip_pruning`) of that class. The built-in kinds are modules of this
-package, each declaring its `KIND`, loaded when first asked for, so that
-listing their names needs no TensorFlow; a new kind is a `ConvKind` passed
-to `register_kind`, and the zoo, the cost model, export and conversion then
-handle it.
+builders' arguments the layer takes, for a layer class of its own the cost
+rule (`tfbin.cost`) and the export rule (`tfbin.export`, applied by
+`strip_pruning`) of that class, and, when it comes with a training of its
+own, the `tfbin.methods.Method` that recipes name to train it (the optimizer,
+the callbacks and what the network gets before training). The built-in
+kinds are modules of this package, each declaring its `KIND`, loaded when
+first asked for, so that listing their names needs no TensorFlow; a new kind
+is a `ConvKind` passed to `register_kind`, and the zoo, the cost model,
+export, conversion and `tfbin.recipes.train` then handle it.
+
+The built-in kinds declare no method: the built-in methods (`tfbin.methods`)
+pair with several kinds each, so a recipe names its method and its kind
+apart (`Recipe.method`, `Recipe.model_kwargs["conv"]`).
 
 ```python
 from tfbin import kinds
@@ -20,6 +26,7 @@ import dataclasses
 import importlib
 from typing import Callable, Optional
 
+from tfbin import methods
 from tfbin.validation import check_one_of
 
 __all__ = ["BUILTIN_KINDS", "ConvKind", "get_kind", "names", "register_kind", "rule_for", "rules"]
@@ -53,6 +60,9 @@ class ConvKind:
         cost: `cost(layer)` -> `tfbin.cost.LayerCost`.
         export: `export(layer, context)` -> callable or None, as
             `tfbin.export.export_rule` takes it.
+        method: the `tfbin.methods.Method` that trains the kind's networks,
+            registered with the kind for recipes to name (None: a recipe
+            names a built-in method).
     """
 
     name: str
@@ -63,18 +73,23 @@ class ConvKind:
     layer_class: Optional[type] = None
     cost: Optional[Callable] = None
     export: Optional[Callable] = None
+    method: Optional[methods.Method] = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         if (self.cost is not None or self.export is not None) and self.layer_class is None:
             raise ValueError(f"kind {self.name!r}: cost and export rules need the layer_class they apply to")
+        if self.method is not None and not isinstance(self.method, methods.Method):
+            raise ValueError(f"kind {self.name!r}: method must be a tfbin.methods.Method or None, got {self.method!r}")
 
 
 def register_kind(kind):
-    """Registers `kind`, replacing one of the same name; returns it."""
+    """Registers `kind` and its method, replacing those of the same names; returns it."""
     if not isinstance(kind, ConvKind):
         raise ValueError(f"kind must be a tfbin.kinds.ConvKind, got {kind!r}")
+    if kind.method is not None:
+        methods.register_method(kind.method)
     _REGISTERED[kind.name] = kind
     return kind
 

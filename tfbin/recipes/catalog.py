@@ -12,12 +12,15 @@ recipe.dataset, recipe.epochs, recipe.optimizer["threshold"]
 """
 import dataclasses
 
-from tfbin.choices import DATASETS, METHODS, PRUNING_PHASE, SEGMENTATION_DATASETS
+from tfbin import methods
+from tfbin.choices import DATASETS, PRUNING_PHASE, SEGMENTATION_DATASETS
 from tfbin.validation import check_fraction, check_int, check_one_of
 
-__all__ = ["RECIPES", "TASKS", "Recipe", "get_recipe"]
+__all__ = ["QUICK_DATASETS", "RECIPES", "TASKS", "Recipe", "get_recipe"]
 
 TASKS = ("classification", "segmentation")
+# The bundled data a quick run of a recipe may train on instead of its own, per task.
+QUICK_DATASETS = {"classification": "digits", "segmentation": "digit_scenes"}
 PABT = "Pruning as a Binarization Technique (PaBT), CVPRW 2024"
 
 
@@ -46,7 +49,8 @@ class Recipe:
             these source settings on purpose, since it checks the recipe; `tfbin.training.train`
             and the demos use `tfbin.optimizers.BOP_DEFAULTS` instead.
         pruning: (start, end) of PaBT's pruning phase as fractions of the run, or None.
-        method: one of `tfbin.choices.METHODS`.
+        method: the `tfbin.methods.Method` that trains it, by name: a built-in
+            one (`tfbin.choices.METHODS`) or one registered since.
         method_options: "stq": `l1`, `target_pfr`, `prune_fraction` (when in the run to
             prune); "snn": `refine_every` (steps between codebook refinements).
         notes: what the source leaves open and what the recipe chose for it.
@@ -77,7 +81,7 @@ class Recipe:
 
     def __post_init__(self):
         check_one_of("task", self.task, TASKS)
-        check_one_of("method", self.method, METHODS)
+        check_one_of("method", self.method, methods.names())
         check_one_of("dataset", self.dataset, DATASETS if self.task == "classification" else SEGMENTATION_DATASETS)
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("epochs", self.epochs, minimum=1)

@@ -1,20 +1,16 @@
-"""Running a recipe: data, model, optimizer, pruning, checkpoints, logs, under any strategy."""
+"""Running a recipe: data, model, its method's optimizer and callbacks (`tfbin.methods`), checkpoints, logs."""
 import dataclasses
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from tfbin import callbacks as tfbin_callbacks
-from tfbin import data, distribute, metrics, optimizers, stq, training, zoo
+from tfbin import data, distribute, methods, metrics, training, zoo
 from tfbin.files import write_json
-from tfbin.recipes.catalog import get_recipe
+from tfbin.recipes.catalog import QUICK_DATASETS, get_recipe
 from tfbin.recipes.saving import EpochCheckpoint, EpochLog, discard_backup, save_model
 
 __all__ = ["TrainingRun", "train"]
-
-# What `dataset=` may replace a recipe's data with for a quick run, per task.
-_QUICK_DATASETS = {"classification": "digits", "segmentation": "digit_scenes"}
 
 
 @dataclasses.dataclass
@@ -43,72 +39,6 @@ def _load(recipe, dataset, batch_size, seed, data_dir, manual_dir):
                                  data_dir=data_dir, manual_dir=manual_dir)
     return data.load_segmentation_dataset(name, batch_size=batch_size, image_size=image_size, seed=seed,
                                           data_dir=data_dir, manual_dir=manual_dir)
-
-
-def _cosine(learning_rate, epochs, steps_per_epoch):
-    return tf.keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=epochs * steps_per_epoch)
-
-
-def _optimizer(recipe, epochs, steps_per_epoch, learning_rate):
-    if recipe.method == "stq":  # STQ-Nets' Adam with cosine annealing, on latent weights (STE)
-        return tf.keras.optimizers.legacy.Adam(_cosine(learning_rate, epochs, steps_per_epoch))
-    if recipe.method == "snn":  # SNN's SGD with momentum and cosine annealing, on latent weights
-        return tf.keras.optimizers.legacy.SGD(_cosine(learning_rate, epochs, steps_per_epoch),
-                                              momentum=recipe.optimizer["momentum"])
-    if recipe.method == "bnew":
-        return _bnew(recipe, epochs, steps_per_epoch, learning_rate)
-    kwargs = dict(recipe.optimizer, learning_rate=learning_rate)
-    kind = kwargs.get("schedule_kind", "constant")
-    if kind != "constant":
-        kwargs.update(steps_per_epoch=steps_per_epoch, epochs=epochs)
-    if kind == "step":
-        # The source's decay period, as the same fraction of a run of any length.
-        kwargs["decay_every"] = max(1, round(kwargs.pop("decay_fraction") * epochs))
-    if kind == "linear":
-        # The final values are the source's, scaled like the initial ones.
-        kwargs["final_learning_rate"] *= learning_rate / recipe.optimizer["learning_rate"]
-    return optimizers.bop_optimizer(**kwargs)
-
-
-def _bnew(recipe, epochs, steps_per_epoch, learning_rate):
-    options = recipe.optimizer
-    binarize = int(round(options["binarize_fraction"] * epochs))
-    freeze = max(binarize, min(epochs - 1, int(round(options["freeze_fraction"] * epochs))))
-    # lambda0 keeps the source's pull toward +-1 (lambda0 x steps over the
-    # binarize phase) in a run of any length and batch size.
-    lambda0 = options["push"] / (steps_per_epoch * max(epochs - binarize, 1))
-    schedule = optimizers.schedule(learning_rate, "linear", steps_per_epoch, epochs,
-                                   final=learning_rate * options["final_fraction"], name="learning_rate")
-    return optimizers.BNEW(steps_per_epoch, epochs, binarize, freeze, lambda0=lambda0, learning_rate=schedule)
-
-
-def _method_callbacks(recipe, epochs, train_data, single_replica):
-    """The callbacks that make the recipe's method: PaBT pruning, STQ-A pruning, SNN refinement."""
-    options = recipe.method_options
-    if recipe.method == "stq":
-        epoch = min(epochs - 1, int(round(options["prune_fraction"] * epochs)))
-        return [tfbin_callbacks.PruneFilters(options["target_pfr"], epoch)]
-    if recipe.method == "snn":
-        return [tfbin_callbacks.ErrorDecay(), tfbin_callbacks.RefineCodebooks(options["refine_every"])]
-    if recipe.pruning is None:
-        return []
-    pruning = dict(smoothness_metric="val_mean_iou" if recipe.task == "segmentation" else "val_accuracy")
-    if single_replica:
-        # BatchNorm statistics are re-estimated after pruning on one replica;
-        # under a distribution strategy Keras keeps its moving averages.
-        pruning["statistics_data"] = train_data
-    if epochs == 1:  # a one-epoch check prunes during its only epoch
-        return [tfbin_callbacks.PruneToBinary(0, 1, **pruning)]
-    return [tfbin_callbacks.PruneToBinary.for_epochs(epochs, *recipe.pruning, **pruning)]
-
-
-def _method_model(recipe, model):
-    """STQ-A: masks on the binary convolutions and the L1 penalty on the BatchNorm scales."""
-    if recipe.method != "stq":
-        return model
-    model = stq.with_masks(model)
-    stq.add_gamma_l1(model, recipe.method_options["l1"])
-    return model
 
 
 def _loss_and_metrics(recipe, num_classes):
@@ -157,10 +87,10 @@ def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size
     the others keep their copies in temporary folders.
     """
     recipe = get_recipe(recipe)
-    if dataset is not None and dataset not in (recipe.dataset, _QUICK_DATASETS[recipe.task]):
+    if dataset is not None and dataset not in (recipe.dataset, QUICK_DATASETS[recipe.task]):
         raise ValueError(
             f"dataset for recipe {recipe.name!r} must be {recipe.dataset!r} or "
-            f"{_QUICK_DATASETS[recipe.task]!r} (a quick run on bundled data); got {dataset!r}"
+            f"{QUICK_DATASETS[recipe.task]!r} (a quick run on bundled data); got {dataset!r}"
         )
     strategy = distribute.get_strategy(strategy)
     replicas = strategy.num_replicas_in_sync
@@ -173,17 +103,18 @@ def train(recipe, out, epochs=None, dataset=None, strategy="default", batch_size
     chief = distribute.is_chief(strategy)
     os.makedirs(out, exist_ok=True)
     tf.keras.utils.set_random_seed(seed)
+    method = methods.get_method(recipe.method)
     with strategy.scope():
         model_kwargs = dict(recipe.model_kwargs)
         if dataset not in (None, recipe.dataset):
             model_kwargs.update(recipe.quick_model_kwargs)
-        model = _method_model(recipe, getattr(zoo, recipe.model)(loaded.input_shape, loaded.num_classes,
-                                                                 **model_kwargs))
+        model = method.prepare_model(recipe, getattr(zoo, recipe.model)(loaded.input_shape, loaded.num_classes,
+                                                                         **model_kwargs))
         loss, metric_list = _loss_and_metrics(recipe, loaded.num_classes)
-        model.compile(_optimizer(recipe, epochs, steps, learning_rate), loss, metrics=metric_list)
+        model.compile(method.optimizer(recipe, epochs, steps, learning_rate), loss, metrics=metric_list)
     os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
     fit_callbacks = [
-        *_method_callbacks(recipe, epochs, loaded.train, replicas == 1),
+        *method.callbacks(recipe, epochs, loaded.train, replicas == 1),
         EpochCheckpoint(os.path.join(out, "checkpoints", "model.keras"), chief),
         tf.keras.callbacks.TensorBoard(os.path.join(out, "logs")),
         *([EpochLog(os.path.join(out, "history.csv"))] if chief else []),
