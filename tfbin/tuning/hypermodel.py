@@ -20,8 +20,9 @@ class BopHyperModel(keras_tuner.HyperModel):
         build_model: function of a `keras_tuner.HyperParameters`, returns an
             uncompiled tf.keras model.
         space: a `SearchSpace` or a name in `PRESETS`.
-        epochs, steps_per_epoch: the run that "step" and "linear" schedules
-            span; needed for those.
+        epochs: with `steps_per_epoch`, the run that "step" and "linear"
+            schedules span; needed for those.
+        steps_per_epoch: see `epochs`.
         loss: defaults to sparse categorical cross-entropy on logits (the
             output of tfbin.zoo models).
         metrics: compiled metrics; the default objective is "val_accuracy".

@@ -40,7 +40,8 @@ class SearchSpace:
         schedule: how eta and phi decay: "constant", "step" (x `decay_rate`
             every `decay_period` of the run) or "linear" (down to
             `final_learning_rate` and `final_gamma` at the end of the run).
-        final_learning_rate, final_gamma: the "linear" schedule's end values.
+        final_learning_rate: the "linear" schedule's end value of eta.
+        final_gamma: the "linear" schedule's end value of phi.
         decay_period: for "step", the fraction of the run between decays, so a
             short run decays as often as the long run it stands for (PaBT: 100
             of 500 epochs is 0.2).
