@@ -47,6 +47,16 @@ setup(
         # baseline: about 210 MB installed that LCE-only users do not need. Pinned: OpenVINO's
         # maintainers call BinaryConvolution obsolete, so a newer release may drop it.
         "openvino": ["openvino==2026.4.1", "nncf==3.4.0"],
+        # The documentation site (mkdocs.yml): `mkdocs serve`, `mkdocs build --strict`. Capped below the
+        # next major versions, which the configuration is not tested with; mkdocs.yml and its griffe
+        # extension use mkdocstrings-python 2 (griffe 2).
+        "docs": [
+            "mkdocs>=1.6,<2",
+            "mkdocs-material>=9.5,<10",
+            "mkdocstrings[python]>=1.0,<2",
+            "mkdocstrings-python>=2.0,<3",
+            "pymdown-extensions>=10.0",
+        ],
     },
     entry_points={"console_scripts": ["tfbin=_tfbin_command:main"]},
     classifiers=[

@@ -189,9 +189,11 @@ def convert(
         calibration_data: inputs on which parity is judged (all of them).
             Without it, `samples` standard-normal inputs of the model's shape
             are used, with a warning: real data judges parity better.
-        min_agreement, max_p90_rel_error: the parity tolerance (see
-            `tfbin.convert.parity`); `min_agreement` defaults to 0.99, and
-            to 0.98 with `float_layers="int8"`.
+        min_agreement: the parity tolerance's least argmax agreement (see
+            `tfbin.convert.parity`); defaults to 0.99, and to 0.98 with
+            `float_layers="int8"`.
+        max_p90_rel_error: the parity tolerance's largest 90th percentile of
+            the per-sample relative error (see `tfbin.convert.parity`).
         allow_float_fallback: accept binary layers that LCE runs as float
             operators (listed with the reason in `Conversion.float_fallbacks`)
             instead of raising `FloatFallbackError`. Every layer with a 1-bit

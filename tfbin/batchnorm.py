@@ -156,7 +156,9 @@ class ReestimateStatistics(tf.keras.callbacks.Callback):
             `tfbin.data.Arrays`/`Dataset` or a batched `tf.data.Dataset`).
             Not serialized: `get_config` leaves it out and `from_config` needs
             it again.
-        batches, batch_size, seed: as for `reestimate_statistics`.
+        batches: as for `reestimate_statistics`.
+        batch_size: as for `reestimate_statistics`.
+        seed: as for `reestimate_statistics`.
         when: "end" (at the end of training) or "epoch" (at the end of every
             epoch, after its last training step and before validation, so that
             validation accuracy is measured with statistics of the network

@@ -51,7 +51,9 @@ class PruneFilters(tf.keras.callbacks.Callback):
     Arguments:
         target_pfr: in [0, 1).
         epoch: the (0-based) epoch at whose start it prunes.
-        layers, channel_multiple, max_layer_fraction: as for `tfbin.stq.prune_filters`.
+        layers: as for `tfbin.stq.prune_filters`.
+        channel_multiple: as for `tfbin.stq.prune_filters`.
+        max_layer_fraction: as for `tfbin.stq.prune_filters`.
         verbose: 1 prints the threshold and the PFR reached.
 
     ```python
@@ -151,7 +153,8 @@ class ErrorDecay(tf.keras.callbacks.Callback):
     SNN paper uses the estimator without giving T_min or T_max.
 
     Arguments:
-        t_min, t_max: t at the first epoch and the limit it approaches.
+        t_min: t at the first epoch.
+        t_max: the limit t approaches.
         epochs: the length of the schedule; by default the epochs of `fit`.
 
     ```python

@@ -115,8 +115,8 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
     """Binary convolution with `weight_bases` x `activation_bases` binary convolutions.
 
     Arguments:
-        filters, kernel_size, strides, padding, pad_values, dilation_rate,
-        activation, use_bias, ...: as for `lq.layers.QuantConv2D`.
+        filters: as for `lq.layers.QuantConv2D`.
+        kernel_size: as for `lq.layers.QuantConv2D`.
         weight_bases: M, the number of +-1 weight bases (1..8).
         activation_bases: N, the number of binary activation bases (1..8).
         scaling: "none", "base" (alpha per weight base, beta per activation
@@ -125,6 +125,9 @@ class MultiBaseConv2D(lq.layers.QuantConv2D):
             one per weight base (False).
         threshold_spread: the thresholds v_n start evenly spread over
             [-threshold_spread, threshold_spread] (0 when N = 1).
+
+    The other arguments (strides, padding, pad_values, dilation_rate,
+    activation, use_bias, ...) are as for `lq.layers.QuantConv2D`.
 
     The kernel variable holds the M weight bases stacked along the output
     axis, shape `(kh, kw, cin, M * filters)`, base m in `[..., m*filters:(m+1)*filters]`.
@@ -378,9 +381,8 @@ class SubBitConv2D(lq.layers.QuantConv2D):
     `tfbin.callbacks.RefineCodebooks` refines the codebook during training.
 
     Arguments:
-        filters, kernel_size, strides, padding, pad_values, dilation_rate,
-        activation, use_bias, ...: as for `lq.layers.QuantConv2D`;
-            kernel_size must be 3 (3x3) or 1 (1x1).
+        filters: as for `lq.layers.QuantConv2D`.
+        kernel_size: 3 (3x3) or 1 (1x1).
         tau: bits per kernel: the codebook has 2^tau members; 1..9 for 3x3
             kernels (9: all 512 kernels, an IR-Net BNN), 1..8 for 1x1 kernels
             (8-channel units; input channels must be a multiple of 8).

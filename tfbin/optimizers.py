@@ -167,8 +167,10 @@ def bop_optimizer(
             linearly to final_learning_rate and final_gamma over `epochs`).
             None: "linear" when `steps_per_epoch` and `epochs` give the
             length of the run, else "constant".
-        final_learning_rate, final_gamma: the ends of the linear decay;
-            None: `BOP_DEFAULTS["final_fraction"]` of the initial values.
+        final_learning_rate: the end of eta's linear decay; None:
+            `BOP_DEFAULTS["final_fraction"]` of `learning_rate`.
+        final_gamma: the end of gamma's linear decay; None:
+            `BOP_DEFAULTS["final_fraction"]` of `gamma`.
     """
     if schedule_kind is None:
         schedule_kind = "constant" if steps_per_epoch is None or epochs is None else "linear"
@@ -334,8 +336,10 @@ class BNEW(_BinarizingAdam):
         order: "after" the gradient update (the paper's proximal gradient
             step, and its ImageNet script) or "before" it (its CIFAR script:
             the gradient taken at w is applied to the proximal point of w).
-        learning_rate, beta_1, beta_2, epsilon, amsgrad: Adam's (a schedule
-            may be given for learning_rate).
+        learning_rate: Adam's (a schedule may be given).
+
+    Keyword Arguments:
+        beta_1, beta_2, epsilon, amsgrad: Adam's.
     """
 
     def __init__(self, steps_per_epoch, epochs, binarize_epoch=0, freeze_epoch=None, lambda0=1e-3,
@@ -401,10 +405,16 @@ class BMD(_BinarizingAdam):
     changes.
 
     Arguments:
-        steps_per_epoch, epochs, binarize_epoch, freeze_epoch: as for `BNEW`.
+        steps_per_epoch: as for `BNEW`.
+        epochs: as for `BNEW`.
+        binarize_epoch: as for `BNEW`.
+        freeze_epoch: as for `BNEW`.
         beta0: the tanh scale in the first binarize epoch (> 0).
         beta_growth: its factor per epoch (>= 1).
-        learning_rate, beta_1, beta_2, epsilon, amsgrad: Adam's.
+        learning_rate: Adam's.
+
+    Keyword Arguments:
+        beta_1, beta_2, epsilon, amsgrad: Adam's.
     """
 
     def __init__(self, steps_per_epoch, epochs, binarize_epoch=0, freeze_epoch=None, beta0=1.0, beta_growth=1.01,

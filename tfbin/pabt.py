@@ -378,7 +378,9 @@ class PruneToBinary(tf.keras.callbacks.Callback):
             statistics (an array, `(x, y)`, `tfbin.data.Arrays`/`Dataset` or
             a batched `tf.data.Dataset`; see `tfbin.batchnorm.input_batches`).
             Never validation or test data. Not serialized by `get_config`.
-        statistics_batches, statistics_batch_size: how much of it to read.
+        statistics_batches: how many batches of it to read.
+        statistics_batch_size: the size of those batches when it is arrays
+            (see `tfbin.batchnorm.input_batches`).
         smoothness_metric: the logged metric `pabt_max_drop` watches.
 
     ```python

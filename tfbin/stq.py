@@ -91,8 +91,9 @@ class MaskedQuantConv2D(lq.layers.QuantConv2D):
             keeps in_channels / c input channels per filter (PFR 1 - 1/c).
             c must divide the input channels and `filters`.
         expander_seed: seed of the expander mask.
-        everything else: as for `lq.layers.QuantConv2D`; `input_quantizer` and
-            `kernel_quantizer` must be 1-bit (a sign), `groups` 1.
+
+    The other arguments are as for `lq.layers.QuantConv2D`; `input_quantizer`
+    and `kernel_quantizer` must be 1-bit (a sign), `groups` 1.
 
     The mask is the non-trainable weight `filter_mask`, shape (in channels,
     filters); the convolution uses `sign(kernel) * mask`, so masked 2D filters

@@ -240,17 +240,27 @@ def residual_net(
 
     Arguments:
         stages: list of (filters, blocks, first_stride) per stage.
-        conv, weight_bases, activation_bases, scaling: the binary convolutions.
+        conv: the kind of the binary convolutions (see the module).
+        weight_bases: M of conv="mbn".
+        activation_bases: N of conv="mbn".
+        scaling: the scales of conv="mbn" (see `tfbin.layers.MultiBaseConv2D`).
         tau: bits per 3x3 kernel of conv="snn" (1..9).
-        stem_*: the stem (stride, kernel, ImageNet-style max pool).
+        stem_stride: the stem convolution's stride.
+        stem_kernel: the stem convolution's kernel size.
+        stem_pool: an ImageNet-style max pool after the stem.
+        name: the model's name.
         block: "bireal", "basic", "reactnet" or "bottleneck" (see the module).
-        learnable_bias, prelu, channel_scale: the parts of the "reactnet"
-            block (all on by default): RSign and RPReLU shifts (off: sign and
-            PReLU), PReLU (off: a ReLU between two learnable shifts), a
+        learnable_bias: a part of the "reactnet" block (on by default): RSign
+            and RPReLU shifts (off: sign and PReLU).
+        prelu: a part of the "reactnet" block (on by default): PReLU (off: a
+            ReLU between two learnable shifts).
+        channel_scale: a part of the "reactnet" block (on by default): a
             learnable scale per channel after each binary convolution.
-        binary_stem, binary_downsample, binary_classifier: make the stem,
-            the 1x1 downsampling shortcuts or the classifier binary
-            convolutions (the classifier a 1x1 one on the pooled features).
+        binary_stem: make the stem a binary convolution.
+        binary_downsample: make the 1x1 downsampling shortcuts binary
+            convolutions.
+        binary_classifier: make the classifier a binary convolution (a 1x1
+            one on the pooled features).
         fully_binary: all three.
     """
     spec = _model_spec(conv, block, weight_bases, activation_bases, scaling, tau, learnable_bias, prelu,

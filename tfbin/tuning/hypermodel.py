@@ -37,12 +37,13 @@ class BopHyperModel(keras_tuner.HyperModel):
         build_model: function of a `keras_tuner.HyperParameters`, returns an
             uncompiled tf.keras model.
         space: a `SearchSpace` or a name in `PRESETS`.
-        epochs, steps_per_epoch: the run the schedule spans, when it is not
-            the one each `fit` trains. For Hyperband, give both, `epochs`
-            being its `max_epochs` (`make_tuner` takes it from there): a trial
-            it continues from a checkpoint then goes on along the same
-            schedule, with the optimizer state it restored. `epochs` is also
-            the epochs of a trial when `search` is given none.
+        epochs: the run the schedule spans, with `steps_per_epoch`, when it
+            is not the one each `fit` trains. For Hyperband, give both,
+            `epochs` being its `max_epochs` (`make_tuner` takes it from
+            there): a trial it continues from a checkpoint then goes on along
+            the same schedule, with the optimizer state it restored. `epochs`
+            is also the epochs of a trial when `search` is given none.
+        steps_per_epoch: see `epochs`.
         loss: defaults to sparse categorical cross-entropy on logits (the
             output of tfbin.zoo models).
         metrics: compiled metrics; the default objective is "val_accuracy".

@@ -49,11 +49,13 @@ class SearchSpace:
             `final_fraction` of their initial values, at the end of the run),
             "step" (x `decay_rate` every `decay_period` of the run) or
             "constant".
-        final_learning_rate, final_gamma: the "linear" schedule's end values,
-            as dimensions of their own. Give both or neither.
-        final_fraction: with neither, the "linear" schedule ends eta and phi
-            at this fraction of each trial's initial values (default
-            `BOP_DEFAULTS["final_fraction"]`, 1%).
+        final_learning_rate: the "linear" schedule's end value of eta, as a
+            dimension of its own. Give both final values or neither.
+        final_gamma: the "linear" schedule's end value of phi; see
+            `final_learning_rate`.
+        final_fraction: with neither final value, the "linear" schedule ends
+            eta and phi at this fraction of each trial's initial values
+            (default `BOP_DEFAULTS["final_fraction"]`, 1%).
         decay_period: for "step", the fraction of the run between decays, so a
             short run decays as often as the long run it stands for (PaBT: 100
             of 500 epochs is 0.2).
