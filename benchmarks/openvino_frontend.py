@@ -1,17 +1,20 @@
-"""ResNet-18 BNN at 224x224 on OpenVINO: today's converter against the previous one and NNCF int8.
+"""ResNet-18 BNN at 224x224 on OpenVINO: today's converter against the previous one, NNCF int8 and int8 float layers.
 
 Today's `tfbin.convert.convert_openvino` rewrites the graph of OpenVINO's
 TensorFlow frontend; until commit `--previous` (default 8f92ec5) tfbin built
 the graph layer by layer itself. Both must run ResNet-18's binary
 convolutions equally fast, and far faster than NNCF's int8 quantization of
-the float baseline (`tfbin.convert.openvino_baselines`). The three `.xml`
+the float baseline (`tfbin.convert.openvino_baselines`). The BNN with its
+float layers in int8 (`float_layers="int8"`) is the fourth model. The `.xml`
 files are timed with OpenVINO's own `benchmark_app` (installed next to
-python), one thread, one stream, synchronous, batch 1, float32 for float
-layers, in interleaved rounds so that load from other processes hits all
+python), one thread, one stream, synchronous, batch 1, float layers in
+`--precision` (f32, or bf16 where the CPU has it: benchmark_app's default
+there), in interleaved rounds so that load from other processes hits all
 alike; the table gives each model's median over rounds of benchmark_app's
 median latency:
 
     python benchmarks/openvino_frontend.py --rounds 3 --seconds 5
+    python benchmarks/openvino_frontend.py --rounds 3 --seconds 5 --precision bf16   # openvino_frontend_bf16.md
 """
 import argparse
 import importlib.util
@@ -28,6 +31,7 @@ from common import add_quick_flag, cpu_flags, print_and_save
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The last commit whose convert_openvino translated Keras layers one by one.
 PREVIOUS = "8f92ec5"
+BNN_INT8 = "BNN + int8 float layers"
 
 
 def previous_converter(commit):
@@ -54,7 +58,8 @@ def build_models(directory, commit, samples, size):
     x = np.random.default_rng(0).standard_normal((samples, size, size, 3)).astype(np.float32)
     model = realistic_weights(zoo.resnet18((size, size, 3), conv="bnn"), x, seed=0)
     paths = {label: os.path.join(directory, f"{name}.xml") for label, name in
-             (("BNN, frontend + rewrite", "frontend"), ("BNN, previous translator", "previous"), ("NNCF int8", "int8"))}
+             (("BNN, frontend + rewrite", "frontend"), ("BNN, previous translator", "previous"), ("NNCF int8", "int8"),
+              (BNN_INT8, "bnn_int8"))}
     today = convert_openvino(model, calibration_data=x)
     print(f"frontend: {today.census['BinaryConvolution']} BinaryConvolution, kernels {today.kernels}, "
           f"parity {today.parity.describe()}")
@@ -65,13 +70,17 @@ def build_models(directory, commit, samples, size):
     save_ir(previous, paths["BNN, previous translator"])
     int8 = openvino_baseline("int8", model, x)
     int8.save(paths["NNCF int8"])
+    # An untrained net on random inputs: agreement reported, not held.
+    mixed = convert_openvino(model, calibration_data=x, float_layers="int8", min_agreement=0.0)
+    print(f"{BNN_INT8}: {', '.join(mixed.int8_layers)} in int8, agreement {mixed.parity.argmax_agreement:.3f}")
+    mixed.save(paths[BNN_INT8])
     return paths
 
 
-def benchmark_app_median_ms(tool, path, seconds, size):
-    """benchmark_app's median latency of `path`: one thread and stream, sync, batch 1, float32."""
+def benchmark_app_median_ms(tool, path, seconds, size, precision):
+    """benchmark_app's median latency of `path`: one thread and stream, sync, batch 1, float layers in `precision`."""
     command = [tool, "-m", path, "-d", "CPU", "-nthreads", "1", "-nstreams", "1", "-hint", "none", "-api", "sync",
-               "-b", "1", "-shape", f"[1,{size},{size},3]", "-infer_precision", "f32", "-t", str(seconds)]
+               "-b", "1", "-shape", f"[1,{size},{size},3]", "-infer_precision", precision, "-t", str(seconds)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     # benchmark_app switches to microseconds for latencies under a millisecond.
     value, unit = re.search(r"Median:\s+([\d.]+) (ms|us)", output).groups()
@@ -84,11 +93,15 @@ def main():
     parser.add_argument("--seconds", type=int, default=5, help="benchmark_app's -t per model and round")
     parser.add_argument("--samples", type=int, default=8, help="calibration and parity samples")
     parser.add_argument("--previous", default=PREVIOUS, help="the last commit with the per-layer translator")
-    parser.add_argument("--out", default=os.path.join(HERE, "results", "openvino_frontend.md"))
+    parser.add_argument("--precision", choices=("f32", "bf16"), default="f32",
+                        help="benchmark_app's -infer_precision for float layers (default f32)")
+    parser.add_argument("--out", help="default results/openvino_frontend.md, openvino_frontend_bf16.md in bf16")
     parser.add_argument("--benchmark-app", default=os.path.join(os.path.dirname(sys.executable), "benchmark_app"),
                         help="OpenVINO's benchmark_app (default: beside python, where the openvino wheel puts it)")
     add_quick_flag(parser, "ResNet-18 at 32x32 instead of 224x224, 1 round of 1 second, 2 samples", trains=False)
     args = parser.parse_args()
+    suffix = "" if args.precision == "f32" else f"_{args.precision}"
+    args.out = args.out or os.path.join(HERE, "results", f"openvino_frontend{suffix}.md")
     size = 32 if args.quick else 224
     if args.quick:
         args.rounds, args.seconds, args.samples = 1, 1, 2
@@ -97,14 +110,15 @@ def main():
         times = {label: [] for label in paths}
         for _ in range(args.rounds):
             for label, path in paths.items():
-                times[label].append(benchmark_app_median_ms(args.benchmark_app, path, args.seconds, size))
+                times[label].append(benchmark_app_median_ms(args.benchmark_app, path, args.seconds, size, args.precision))
     medians = {label: float(np.median(values)) for label, values in times.items()}
     frontend = medians["BNN, frontend + rewrite"]
     lines = [
-        f"# ResNet-18 BNN at {size}x{size} on OpenVINO: frontend + rewrite vs the previous translator vs NNCF int8",
+        f"# ResNet-18 BNN at {size}x{size} on OpenVINO: frontend + rewrite vs the previous translator vs NNCF int8 "
+        "vs int8 float layers",
         "",
         f"`python benchmarks/openvino_frontend.py {' '.join(sys.argv[1:])}`; "
-        "benchmark_app -nthreads 1 -nstreams 1 -hint none -api sync -b 1 -infer_precision f32, "
+        f"benchmark_app -nthreads 1 -nstreams 1 -hint none -api sync -b 1 -infer_precision {args.precision}, "
         f"-t {args.seconds} per model and round, rounds interleaved; CPU flags: {cpu_flags()}.",
         "",
         "| model | median ms | rounds (ms) | x frontend |",

@@ -180,7 +180,8 @@ def test_openvino_frontend_command_times_both_converters_and_int8(tmp_path):
                   out_dir=tmp_path)
     header, rows = tables(out.read_text())[0]
     assert header[:2] == ["model", "median ms"]
-    assert first_column((header, rows)) == ["BNN, frontend + rewrite", "BNN, previous translator", "NNCF int8"]
+    assert first_column((header, rows)) == [
+        "BNN, frontend + rewrite", "BNN, previous translator", "NNCF int8", "BNN + int8 float layers"]
     assert all(float(row[1]) > 0 for row in rows)
 
 
