@@ -54,11 +54,14 @@ def _lce_runner(tflite, x, threads):
     return lambda: interpreter.predict(x)
 
 
-def _openvino_runner(ir, x, threads, args):
-    """A runner of `ir` at `args.precision`; the precision OpenVINO chose goes to `args.ran_precisions`."""
+def _openvino_runner(ir, x, args):
+    """A runner of `ir` on `args.threads` at `args.precision`.
+
+    The precision OpenVINO chose goes to `args.ran_precisions`.
+    """
     from tfbin.convert.openvino_runtime import compile_openvino
 
-    compiled = compile_openvino(ir, threads=threads, batch=1, precision=args.precision)
+    compiled = compile_openvino(ir, threads=args.threads, batch=1, precision=args.precision)
     # A CPU without bf16 runs a bf16 request in f32: the table says what ran.
     args.ran_precisions.add(compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
     request = compiled.create_infer_request()
@@ -107,11 +110,11 @@ def measure_net(net, builder, shape, samples, build, args):
             "ov_allowed": None if "int8" in variant else ov.parity.allowed()[1],
         }
         runners[(variant, "lce")] = _lce_runner(lce.tflite, x[:1], args.threads)
-        runners[(variant, "ov")] = _openvino_runner(ov.model, x[:1], args.threads, args)
+        runners[(variant, "ov")] = _openvino_runner(ov.model, x[:1], args)
         if variant == "BNN":
             previous = _previous_translator(model, ov.model, x, args)
             rows[variant]["ov_previous_difference"] = previous[1]
-            runners[(variant, "ov_previous")] = _openvino_runner(previous[0], x[:1], args.threads, args)
+            runners[(variant, "ov_previous")] = _openvino_runner(previous[0], x[:1], args)
         print(f"{net:<15} {variant:<8} converted both ways in {seconds:.0f} s "
               f"(agreement LCE {lce.parity.argmax_agreement:.3f}, OpenVINO {ov.parity.argmax_agreement:.3f})",
               flush=True)
@@ -198,8 +201,8 @@ def markdown(rows, args):
             f"{max(ratios):.2f} over passes ({'; '.join(names)})"
         )
     if any(row["variant"] == BNN_INT8 for row in rows):
-        lines += ["", f"{BNN_INT8} against the BNN with its float layers float (same precision), same rounds, per timing pass "
-                      "(below 1: int8 float layers are faster):", ""]
+        lines += ["", f"{BNN_INT8} against the BNN with its float layers float (same precision), same rounds, "
+                      "per timing pass (below 1: int8 float layers are faster):", ""]
         for net in dict.fromkeys(row["net"] for row in rows):
             group = {row["variant"]: row for row in rows if row["net"] == net}
             if BNN_INT8 not in group:
