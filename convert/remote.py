@@ -140,7 +140,8 @@ class SshDevice:
         return result.stdout
 
     def make_temp_dir(self):
-        return self.shell("mktemp -d", timeout=self.connect_timeout + 30).strip()
+        # A template rather than `-t`, whose meaning differs between GNU, BSD and busybox mktemp.
+        return self.shell('mktemp -d "${TMPDIR:-/tmp}/tfbin.XXXXXX"', timeout=self.connect_timeout + 30).strip()
 
     def put(self, local, remote):
         with open(local, "rb") as f:

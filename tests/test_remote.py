@@ -1,6 +1,5 @@
 """`tfbin bench --ssh` against a real OpenSSH server on 127.0.0.1 (installed by .ci/run)."""
 import contextlib
-import glob
 import json
 import os
 import shutil
@@ -89,12 +88,11 @@ def model_file(tmp_path_factory):
     return path
 
 
-def _remote_temp_dirs():
-    return set(glob.glob("/tmp/tmp.*"))
-
-
-def test_bench_over_ssh_with_the_tfbin_runner(sshd, model_file, capsys):
-    before = _remote_temp_dirs()
+def test_bench_over_ssh_with_the_tfbin_runner(sshd, model_file, capsys, monkeypatch):
+    # Record this run's own device directory: other workers' ssh tests make theirs at the same time.
+    made = []
+    make_temp_dir = remote.SshDevice.make_temp_dir
+    monkeypatch.setattr(remote.SshDevice, "make_temp_dir", lambda self: made.append(make_temp_dir(self)) or made[-1])
     status, out, err = run_cli(
         capsys, "bench", model_file, *sshd["args"], "--remote-python", sys.executable,
         "--runs", "5", "--warmup", "1", "--json",
@@ -105,7 +103,8 @@ def test_bench_over_ssh_with_the_tfbin_runner(sshd, model_file, capsys):
     row = report["models"][0]
     assert row["name"] == model_file.name and row["runs"] == 5
     assert 0 < row["min_ms"] <= row["median_ms"] <= row["p90_ms"]
-    assert _remote_temp_dirs() == before  # the device's temporary directory is gone
+    assert len(made) == 1 and os.path.basename(made[0]).startswith("tfbin.")
+    assert not os.path.exists(made[0])  # the device's temporary directory is gone
     assert not (model_file.parent / "pwned").exists()
 
 
