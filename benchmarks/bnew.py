@@ -115,7 +115,7 @@ def pretrain(args, arrays, seed, block="bireal", options=None, teacher=None):
 def train_method(args, arrays, seed, method, weights=None, block="bireal", options=None, teacher=None, **extra):
     """Trains `method` for args.epochs from `weights` (or from scratch); returns the model."""
     tf.keras.utils.set_random_seed(seed + 1000)
-    model = _build(args, "bnn" if method in ("ste", "bop") else "relaxed", block, **(options or {}))
+    model = _build(args, demo.conv_of(method), block, **(options or {}))
     if weights is not None:
         model.set_weights(weights)
     steps, epochs = training.steps_per_epoch(arrays), args.epochs

@@ -108,7 +108,8 @@ def run_row(row, arrays, test, args, seed):
         if isinstance(layer, SubBitConv2D):
             layer.codebook_init = codebook_init
             layer.codebook_latent.assign(layer.codebook * codebook_init)
-    extra = [] if conv == "bnn" else [callbacks.ErrorDecay(t_min=args.t_min, t_max=args.t_max)]
+    # Every row but the plain BNN baseline trains with IR-Net's estimator.
+    extra = [] if row == "bnn" else [callbacks.ErrorDecay(t_min=args.t_min, t_max=args.t_max)]
     if rule:
         extra.append(callbacks.RefineCodebooks(update_every=args.refine_every, rule=rule, seed=seed))
     history = training.train(model, arrays, args.epochs, callbacks=extra, verbose=0)

@@ -35,8 +35,8 @@ from tfbin.validation import check_one_of
 from tfbin.zoo import digits_resnet
 
 __all__ = [
-    "BETA_END", "FINAL_FRACTION", "LEARNING_RATE", "PUSH", "ROWS", "adam", "bmd", "bnew", "bop", "optimizer", "phases",
-    "train_row",
+    "BETA_END", "FINAL_FRACTION", "LEARNING_RATE", "PUSH", "ROWS", "adam", "bmd", "bnew", "bop", "conv_of",
+    "optimizer", "phases", "train_row",
 ]
 
 # The Adam-only rows (ste, bmd, bnew) keep the BNEW paper's setting on purpose: Adam at
@@ -101,6 +101,11 @@ _ROWS = {
 }
 # The demo's rows: those above, then ReActNet parts distilled from a float network.
 ROWS = (*_ROWS, "reactnet_kd")
+
+
+def conv_of(method):
+    """The convolution kind the demo trains "ste", "bop", "bmd" or "bnew" on."""
+    return _ROWS[check_one_of("method", method, tuple(_ROWS))].conv
 
 
 def optimizer(method, steps_per_epoch, epochs, binarize_epoch=0, freeze_epoch=None, **kwargs):
