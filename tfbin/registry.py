@@ -2,7 +2,12 @@
 import larq as lq
 import tensorflow as tf
 
+from tfbin._autograph import leave_keras2_unconverted
+
 __all__ = ["register"]
+
+# Every module with Keras objects imports this one, so this runs before anything of tfbin trains.
+leave_keras2_unconverted()
 
 
 def register(cls):
