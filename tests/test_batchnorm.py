@@ -49,6 +49,29 @@ def test_statistics_are_the_average_of_the_batch_statistics():
     assert bn1.momentum == 0.99 and bn2.momentum == 0.99  # restored
 
 
+def test_repeated_reestimation_traces_once_per_call_whatever_the_batch_sizes(caplog):
+    # A run that re-estimates every epoch calls it again and again, with a shorter last batch.
+    inputs = {"a": tf.keras.Input((3,), name="a"), "b": tf.keras.Input((2,), name="b")}
+    joined = tf.keras.layers.Concatenate()([inputs["a"], inputs["b"]])
+    model = tf.keras.Model(inputs, tf.keras.layers.BatchNormalization()(tf.keras.layers.Dense(4)(joined)))
+    rng = np.random.default_rng(0)
+    x = {"a": rng.normal(1.0, 2.0, (100, 3)).astype(np.float32), "b": rng.normal(size=(100, 2)).astype(np.float32)}
+    batches = tf.data.Dataset.from_tensor_slices(x).batch(32)   # 32, 32, 32 and 4
+    traced = []
+    call = model.call
+    model.call = lambda *args, **kwargs: traced.append(1) or call(*args, **kwargs)
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for _ in range(8):
+            assert batchnorm.reestimate_statistics(model, batches, batches=4) == 1
+    assert len(traced) == 8
+    assert not [record for record in caplog.records if "retracing" in record.getMessage()]
+    # Still the average over the four batches, the short one included.
+    dense, norm = model.layers[-2], model.layers[-1]
+    h = [np.concatenate([b["a"], b["b"]], 1) @ dense.kernel.numpy() + dense.bias.numpy()
+         for b in batches.as_numpy_iterator()]
+    np.testing.assert_allclose(norm.moving_mean.numpy(), np.mean([v.mean(0) for v in h], 0), rtol=1e-4, atol=1e-5)
+
+
 def test_reestimation_repairs_stale_statistics_of_a_pruned_network(digits):
     x, y, x_test, y_test = digits
     tf.keras.utils.set_random_seed(0)

@@ -92,6 +92,17 @@ def input_batches(data, batches, batch_size=256, seed=0):
     return [x[order[i: i + batch_size]] for i in range(0, len(order), batch_size)][:batches]
 
 
+def _spec_of_every(batches):
+    """The `tf.TensorSpec` structure that every batch matches: the batch size, and any size that varies, left open."""
+    def spec(*tensors):
+        shape = tf.TensorShape(tensors[0].shape)
+        for tensor in tensors[1:]:
+            shape = shape.most_specific_compatible_shape(tf.TensorShape(tensor.shape))
+        return tf.TensorSpec([None, *shape[1:]], tf.as_dtype(tensors[0].dtype))
+
+    return tf.nest.map_structure(spec, *batches)
+
+
 def reestimate_statistics(model, data, batches=8, batch_size=256, seed=0):
     """Sets the moving statistics of every BatchNorm of `model` from training-mode batches of `data`.
 
@@ -124,10 +135,13 @@ def reestimate_statistics(model, data, batches=8, batch_size=256, seed=0):
     try:
         # Momentum 0: after a training-mode call the moving statistics are that
         # batch's statistics. The function is traced here, with momentum 0, and
-        # never reused, so no other traced function sees the change.
+        # never reused, so no other traced function sees the change. It is
+        # traced once, for any batch size: a shorter last batch would trace it
+        # again, and TensorFlow warns of retracing when a run re-estimates often.
         for layer in layers:
             layer.momentum = 0.0
         forward = tf.function(lambda x: model(x, training=True), autograph=False)
+        forward = forward.get_concrete_function(_spec_of_every(inputs))
         for x in inputs:
             forward(x)
             for total, layer in zip(sums, layers):
