@@ -15,6 +15,11 @@ median latency:
 
     python benchmarks/openvino_frontend.py --rounds 3 --seconds 5
     python benchmarks/openvino_frontend.py --rounds 3 --seconds 5 --precision bf16   # openvino_frontend_bf16.md
+
+`--profile` adds where each model's time goes, from benchmark_app's
+per-layer counters (`-pc`, one more run per model): the stem (the first
+convolution), the binary convolutions, the other convolutions by the
+precision they ran in, and the rest.
 """
 import argparse
 import importlib.util
@@ -77,14 +82,60 @@ def build_models(directory, commit, samples, size):
     return paths
 
 
-def benchmark_app_median_ms(tool, path, seconds, size, precision):
-    """benchmark_app's median latency of `path`: one thread and stream, sync, batch 1, float layers in `precision`."""
+def run_benchmark_app(tool, path, seconds, size, precision, *extra):
+    """benchmark_app's output for `path`: one thread and stream, sync, batch 1, float layers in `precision`."""
     command = [tool, "-m", path, "-d", "CPU", "-nthreads", "1", "-nstreams", "1", "-hint", "none", "-api", "sync",
-               "-b", "1", "-shape", f"[1,{size},{size},3]", "-infer_precision", precision, "-t", str(seconds)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+               "-b", "1", "-shape", f"[1,{size},{size},3]", "-infer_precision", precision, "-t", str(seconds), *extra]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def benchmark_app_median_ms(tool, path, seconds, size, precision):
+    """benchmark_app's median latency of `path`."""
+    output = run_benchmark_app(tool, path, seconds, size, precision)
     # benchmark_app switches to microseconds for latencies under a millisecond.
     value, unit = re.search(r"Median:\s+([\d.]+) (ms|us)", output).groups()
     return float(value) / (1000 if unit == "us" else 1)
+
+
+_COUNTER = re.compile(r"^(\S+)\s+Status\.EXECUTED\s+layerType:\s+(\S+)\s+execType:\s+(\S+)\s+realTime \(ms\):\s+([\d.]+)")
+
+
+def _convolution_precision(exec_type):
+    """"int8", "bf16" or "f32" from an execType such as brgconv_avx512_I8 or brgconv_avx512_1x1_bf16."""
+    suffix = exec_type.rsplit("_", 1)[-1].lower()
+    return "int8" if suffix in ("i8", "u8") else suffix
+
+
+def profile(tool, path, seconds, size, precision):
+    """{part: (layers, ms)} of one benchmark_app run with per-layer counters: stem, binary, other convolutions, rest."""
+    output = run_benchmark_app(tool, path, seconds, size, precision, "-pc")
+    parts = {}
+    # The counters come in execution order: the first convolution is the stem.
+    for name, layer_type, exec_type, ms in (match.groups() for match in map(_COUNTER.match, output.splitlines())
+                                            if match):
+        if layer_type == "Convolution" and not any(part.startswith("stem") for part in parts):
+            part = f"stem ({_convolution_precision(exec_type)})"
+        elif layer_type == "BinaryConvolution":
+            part = "binary convolutions"
+        elif layer_type == "Convolution":
+            part = f"other convolutions ({_convolution_precision(exec_type)})"
+        else:
+            part = "rest"
+        layers, total = parts.get(part, (0, 0.0))
+        parts[part] = (layers + 1, total + float(ms))
+    if not parts:
+        raise RuntimeError(f"benchmark_app -pc printed no per-layer counters for {path}")
+    return parts
+
+
+def profile_lines(profiles):
+    """A table of the profiles: one row per model and part, with its share of the model's counted time."""
+    lines = ["| model | part | layers | ms | share |", "|---|---|---:|---:|---:|"]
+    for label, parts in profiles.items():
+        total = sum(ms for _, ms in parts.values())
+        for part, (layers, ms) in sorted(parts.items(), key=lambda item: -item[1][1]):
+            lines.append(f"| {label} | {part} | {layers} | {ms:.2f} | {ms / total:.0%} |")
+    return lines
 
 
 def main():
@@ -98,6 +149,8 @@ def main():
     parser.add_argument("--out", help="default results/openvino_frontend.md, openvino_frontend_bf16.md in bf16")
     parser.add_argument("--benchmark-app", default=os.path.join(os.path.dirname(sys.executable), "benchmark_app"),
                         help="OpenVINO's benchmark_app (default: beside python, where the openvino wheel puts it)")
+    parser.add_argument("--profile", action="store_true",
+                        help="add where each model's time goes, from benchmark_app's per-layer counters")
     add_quick_flag(parser, "ResNet-18 at 32x32 instead of 224x224, 1 round of 1 second, 2 samples", trains=False)
     args = parser.parse_args()
     suffix = "" if args.precision == "f32" else f"_{args.precision}"
@@ -111,6 +164,8 @@ def main():
         for _ in range(args.rounds):
             for label, path in paths.items():
                 times[label].append(benchmark_app_median_ms(args.benchmark_app, path, args.seconds, size, args.precision))
+        profiles = {label: profile(args.benchmark_app, path, args.seconds, size, args.precision)
+                    for label, path in paths.items()} if args.profile else {}
     medians = {label: float(np.median(values)) for label, values in times.items()}
     frontend = medians["BNN, frontend + rewrite"]
     lines = [
@@ -126,6 +181,9 @@ def main():
         *(f"| {label} | {medians[label]:.2f} | {', '.join(f'{t:.2f}' for t in times[label])} | "
           f"{medians[label] / frontend:.2f} |" for label in paths),
     ]
+    if profiles:
+        lines += ["", "Where the time goes: benchmark_app -pc, one more run per model; the counters' sum is a "
+                  "little below the latency.", "", *profile_lines(profiles)]
     print_and_save("\n".join(lines) + "\n", args.out)
 
 

@@ -176,13 +176,22 @@ def test_train_defaults_command_compares_the_old_and_new_defaults_and_the_demo_r
 
 def test_openvino_frontend_command_times_both_converters_and_int8(tmp_path):
     out = tmp_path / "openvino_frontend.md"
-    run_benchmark("openvino_frontend.py", "--rounds", "3", "--seconds", "5", "--quick", "--out", str(out),
+    run_benchmark("openvino_frontend.py", "--rounds", "3", "--seconds", "5", "--quick", "--profile", "--out", str(out),
                   out_dir=tmp_path)
-    header, rows = tables(out.read_text())[0]
+    timing, profile = tables(out.read_text())
+    header, rows = timing
     assert header[:2] == ["model", "median ms"]
-    assert first_column((header, rows)) == [
-        "BNN, frontend + rewrite", "BNN, previous translator", "NNCF int8", "BNN + int8 float layers"]
+    models = ["BNN, frontend + rewrite", "BNN, previous translator", "NNCF int8", "BNN + int8 float layers"]
+    assert first_column((header, rows)) == models
     assert all(float(row[1]) > 0 for row in rows)
+    # Where the time goes: every model's parts, the float stem of the BNN and int8 ones elsewhere.
+    header, rows = profile
+    assert header == ["model", "part", "layers", "ms", "share"]
+    parts = {(row[0], row[1]): int(row[2]) for row in rows}
+    assert {row[0] for row in rows} == set(models)
+    assert parts[(models[0], "stem (f32)")] == 1 and parts[(models[0], "binary convolutions")] == 16
+    assert parts[(models[2], "stem (int8)")] == 1 and (models[2], "binary convolutions") not in parts
+    assert parts[(models[3], "stem (int8)")] == 1 and parts[(models[3], "binary convolutions")] == 16
 
 
 def test_openvino_bench_command_compares_tfbin_bench_with_benchmark_app(tmp_path):
