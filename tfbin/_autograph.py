@@ -1,30 +1,48 @@
-"""Autograph leaves Keras 2's own code alone, as TensorFlow meant it to.
+"""Autograph leaves Keras 2's own internals alone, as TensorFlow means it to.
 
 TensorFlow's autograph rewrites the Python a `tf.function` calls, except in
 the packages its conversion rules list. TensorFlow 2.16 lists `keras`, where
 Keras lived until 2.15 and Keras 3 lives since, but not `tf_keras`, where
 Keras 2 lives now. So under Keras 2, which tfbin selects for Larq, every new
-process rewrote Keras' whole training loop (about 3,000 functions) the first
-time it ran `fit`, `evaluate` or `predict`: 14 of the 16 seconds that the
-first epoch of a width-8 digits ResNet took. The same rule for `tf_keras`
-gives Keras 2 what it had as `keras`. Code that Keras calls back is still
-converted as before: the `call` of every layer, Keras' own ones included, as
-Keras converts it itself; a `train_step` that a model overrides runs as
-written, as it did under `keras`.
+process rewrote Keras' whole training machinery (about 3,000 functions) the
+first time it ran `fit`, `evaluate` or `predict`: 14 of the 16 seconds that
+the first epoch of a width-8 digits ResNet took.
+
+Keras 2 is written to run unconverted: it converts a layer's `call`, a loss
+and a metric itself when it calls them. tfbin adds the rule TensorFlow has for
+`keras` for `tf_keras` too, except in the few modules where Keras calls other
+code that users write without converting it (`_CALLING_USER_CODE`), so that
+such code is converted as before. The first epoch above then takes about 5 s.
 
 The rules are TensorFlow's private API; if a later TensorFlow moves them,
 nothing is added and training is only slower to start.
 """
 
 
+# The modules where Keras calls code that users override without converting it
+# itself (it does for a layer's `call`, a loss and a metric): `Model.fit`'s step
+# functions, which call `train_step`, `test_step` and `predict_step`, and the
+# optimizers, which call `update_step` and `_resource_apply_dense`. Converted,
+# so that such code is converted as before. (A `Lambda` function is never
+# converted: Keras builds the model by calling it outside any `tf.function`.)
+_CALLING_USER_CODE = (
+    "tf_keras.src.engine.training",
+    "tf_keras.src.optimizers.optimizer",
+    "tf_keras.src.optimizers.legacy.optimizer_v2",
+)
+
+
 def leave_keras2_unconverted():
-    """Adds autograph's do-not-convert rule for `tf_keras`, once."""
+    """Adds the do-not-convert rule for `tf_keras`, after rules that keep `_CALLING_USER_CODE` converted."""
     try:
         from tensorflow.python.autograph.core import config, config_lib
     except ImportError:
         return
     rules = getattr(config, "CONVERSION_RULES", None)
-    if not isinstance(rules, tuple) or not hasattr(config_lib, "DoNotConvert"):
+    if not isinstance(rules, tuple) or not all(hasattr(config_lib, rule) for rule in ("Convert", "DoNotConvert")):
         return
     if not any(isinstance(rule, config_lib.DoNotConvert) and rule.matches("tf_keras") for rule in rules):
-        config.CONVERSION_RULES = (*rules, config_lib.DoNotConvert("tf_keras"))
+        # The first rule that matches a module decides.
+        config.CONVERSION_RULES = (
+            *rules, *map(config_lib.Convert, _CALLING_USER_CODE), config_lib.DoNotConvert("tf_keras"),
+        )
