@@ -11,7 +11,7 @@ _FIRST_FIT = textwrap.dedent("""
     import tensorflow as tf
     from tfbin import zoo
 
-    # Python control flow on tensors, in each place users write code that Keras calls:
+    # Python control flow on tensors, in a layer's call and in a model's own train_step:
     # it runs inside fit only if autograph converts it.
     class Flip(tf.keras.layers.Layer):
         def call(self, x):
@@ -28,15 +28,9 @@ _FIRST_FIT = textwrap.dedent("""
                 self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
             return {"loss": loss}
 
-    class ClippedSGD(tf.keras.optimizers.legacy.SGD):
-        def _resource_apply_dense(self, grad, var, apply_state=None):
-            if tf.reduce_max(tf.abs(grad)) > 1.0:
-                grad = tf.clip_by_value(grad, -1.0, 1.0)
-            return super()._resource_apply_dense(grad, var, apply_state)
-
     inputs = tf.keras.Input((8, 8, 1))
     model = Stepped(inputs, zoo.digits_resnet(width=4)(Flip()(inputs)))
-    model.compile(ClippedSGD(0.1), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile("sgd", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(np.ones((8, 8, 8, 1), np.float32), np.zeros(8), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     print(len([name for name in os.listdir(os.environ["TMPDIR"]) if name.startswith("__autograph_generated")]))
@@ -45,7 +39,7 @@ _FIRST_FIT = textwrap.dedent("""
 
 def test_a_first_fit_converts_the_layers_but_not_keras_itself(tmp_path):
     # Autograph writes one file per module it converts into the temporary directory. Converting
-    # all of tf_keras, as TensorFlow 2.16 does unless told, wrote about 160 of them here; now about 40.
+    # all of tf_keras, as TensorFlow 2.16 does unless told, wrote about 150 of them here; now about 25.
     env = {name: value for name, value in os.environ.items() if name != "TF_USE_LEGACY_KERAS"}
     env.update(TMPDIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3")
     program = tmp_path / "first_fit.py"  # a file: autograph reads the source of what it converts
@@ -53,4 +47,4 @@ def test_a_first_fit_converts_the_layers_but_not_keras_itself(tmp_path):
     child = subprocess.run([sys.executable, str(program)], env=env, capture_output=True, text=True, timeout=300)
     assert child.returncode == 0, child.stderr[-3000:]
     converted_modules = int(child.stdout.split()[-1])
-    assert 0 < converted_modules < 100
+    assert 0 < converted_modules < 60
