@@ -68,8 +68,8 @@ DOUBLED = kinds.ConvKind("doubled", _build, takes_input_quantizer=True, layer_cl
 @pytest.fixture
 def doubled(monkeypatch):
     # Registered for this test only.
-    monkeypatch.setattr(kinds, "_REGISTERED", dict(kinds._REGISTERED))
-    monkeypatch.setattr(methods, "_REGISTERED", dict(methods._REGISTERED))
+    monkeypatch.setattr(kinds._REGISTRY, "entries", dict(kinds._REGISTRY.entries))
+    monkeypatch.setattr(methods._REGISTRY, "entries", dict(methods._REGISTRY.entries))
     return kinds.register_kind(DOUBLED)
 
 

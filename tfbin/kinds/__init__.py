@@ -23,10 +23,10 @@ kinds.get_kind("mbn").options      # ('weight_bases', 'activation_bases', 'scali
 ```
 """
 import dataclasses
-import importlib
 from typing import Callable, Optional
 
 from tfbin import methods
+from tfbin._lazy import LazyRegistry
 from tfbin.validation import check_one_of
 
 __all__ = ["BUILTIN_KINDS", "ConvKind", "get_kind", "names", "register_kind", "rule_for", "rules"]
@@ -35,7 +35,7 @@ __all__ = ["BUILTIN_KINDS", "ConvKind", "get_kind", "names", "register_kind", "r
 # module of this package named in the value ("float" would shadow a builtin).
 BUILTIN_KINDS = {"bnn": "bnn", "mbn": "mbn", "float": "full_precision", "snn": "snn", "irnet": "irnet",
                  "relaxed": "relaxed"}
-_REGISTERED = {}
+_REGISTRY = LazyRegistry(__name__, BUILTIN_KINDS, "KIND", "conv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,21 +90,18 @@ def register_kind(kind):
         raise ValueError(f"kind must be a tfbin.kinds.ConvKind, got {kind!r}")
     if kind.method is not None:
         methods.register_method(kind.method)
-    _REGISTERED[kind.name] = kind
+    _REGISTRY.entries[kind.name] = kind
     return kind
 
 
 def names():
     """Every kind's name: the built-in ones first, then the registered ones."""
-    return (*BUILTIN_KINDS, *(name for name in _REGISTERED if name not in BUILTIN_KINDS))
+    return _REGISTRY.names()
 
 
 def get_kind(name):
-    """The `ConvKind` called `name`."""
-    check_one_of("conv", name, names())
-    if name not in _REGISTERED:  # a built-in kind: its module's KIND
-        register_kind(importlib.import_module(f"{__name__}.{BUILTIN_KINDS[name]}").KIND)
-    return _REGISTERED[name]
+    """The `ConvKind` called `name` (a built-in one: its module's KIND)."""
+    return _REGISTRY.get(name, register_kind)
 
 
 def rules(field):
@@ -112,7 +109,7 @@ def rules(field):
     check_one_of("field", field, ("cost", "export"))
     for name in BUILTIN_KINDS:
         get_kind(name)
-    return {kind.layer_class: getattr(kind, field) for kind in _REGISTERED.values() if getattr(kind, field)}
+    return {kind.layer_class: getattr(kind, field) for kind in _REGISTRY.entries.values() if getattr(kind, field)}
 
 
 def rule_for(layer, rules_by_class):

@@ -29,15 +29,14 @@ methods.names()                    # ('pabt', 'stq', 'snn', 'bnew', 'sgd')
 ```
 """
 import dataclasses
-import importlib
 from typing import Callable
 
+from tfbin._lazy import LazyRegistry
 from tfbin.choices import METHODS
-from tfbin.validation import check_one_of
 
 __all__ = ["Method", "get_method", "names", "register_method"]
 
-_REGISTERED = {}
+_REGISTRY = LazyRegistry(__name__, {name: name for name in METHODS}, "METHOD", "method")
 
 
 def _no_callbacks(recipe, epochs, train_data, single_replica):
@@ -82,18 +81,15 @@ def register_method(method):
     """Registers `method`, replacing one of the same name; returns it."""
     if not isinstance(method, Method):
         raise ValueError(f"method must be a tfbin.methods.Method, got {method!r}")
-    _REGISTERED[method.name] = method
+    _REGISTRY.entries[method.name] = method
     return method
 
 
 def names():
     """Every method's name: the built-in ones first, then the registered ones."""
-    return (*METHODS, *(name for name in _REGISTERED if name not in METHODS))
+    return _REGISTRY.names()
 
 
 def get_method(name):
-    """The `Method` called `name`."""
-    check_one_of("method", name, names())
-    if name not in _REGISTERED:  # a built-in method: its module's METHOD
-        register_method(importlib.import_module(f"{__name__}.{name}").METHOD)
-    return _REGISTERED[name]
+    """The `Method` called `name` (a built-in one: its module's METHOD)."""
+    return _REGISTRY.get(name, register_method)
