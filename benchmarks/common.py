@@ -20,6 +20,13 @@ def cpu_flags(flags=CPU_FLAGS):
     return ", ".join(f"{flag} {'yes' if flag in found else 'no'}" for flag in flags)
 
 
+def benchmark_app_ms(output, statistic):
+    """A latency `statistic` ("Median", "Min", ...) in ms from OpenVINO benchmark_app's printed report."""
+    # benchmark_app switches to microseconds for latencies under a millisecond.
+    value, unit = re.search(rf"{statistic}:\s+([\d.]+) (ms|us)", output).groups()
+    return float(value) / (1000 if unit == "us" else 1)
+
+
 def print_and_save(table, path):
     """Prints `table` and writes it to `path` atomically, making the folder if needed."""
     print("\n" + table)

@@ -31,7 +31,7 @@ import tempfile
 import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import add_quick_flag, cpu_flags, print_and_save
+from common import add_quick_flag, benchmark_app_ms, cpu_flags, print_and_save
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NETS = {"ResNet-18 @224": ("resnet18", 224), "ResNet-20 @32": ("resnet20", 32)}
@@ -68,18 +68,12 @@ def benchmark_app_command(tool, path, shape, precision, batch, threads, runs):
             "-niter", str(runs)]
 
 
-def _milliseconds(output, statistic):
-    # benchmark_app switches to microseconds for latencies under a millisecond.
-    value, unit = re.search(rf"{statistic}:\s+([\d.]+) (ms|us)", output).groups()
-    return float(value) / (1000 if unit == "us" else 1)
-
-
 def run_benchmark_app(command):
     """(median latency in ms, minimum in ms, {property: value as printed}) of one benchmark_app run."""
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     step = re.search(r"\[Step 8/11\][^\n]*\n(.*?)\[Step 9/11\]", output, re.DOTALL).group(1)
     properties = dict(re.findall(r"^\[ INFO \]\s{3}(\w+): (.*)$", step, re.MULTILINE))
-    return _milliseconds(output, "Median"), _milliseconds(output, "Min"), properties
+    return benchmark_app_ms(output, "Median"), benchmark_app_ms(output, "Min"), properties
 
 
 def tfbin_properties(path, precision, batch, threads):

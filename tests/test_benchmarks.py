@@ -8,6 +8,7 @@ the rows and columns of the table it wrote.
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -178,12 +179,17 @@ def test_openvino_frontend_command_times_both_converters_and_int8(tmp_path):
     out = tmp_path / "openvino_frontend.md"
     run_benchmark("openvino_frontend.py", "--rounds", "3", "--seconds", "5", "--quick", "--profile", "--out", str(out),
                   out_dir=tmp_path)
-    timing, profile = tables(out.read_text())
+    text = out.read_text()
+    timing, profile = tables(text)
     header, rows = timing
-    assert header[:2] == ["model", "median ms"]
+    assert header == ["model", "median ms", "rounds (ms)", "fastest run ms", "x frontend"]
     models = ["BNN, frontend + rewrite", "BNN, previous translator", "NNCF int8", "BNN + int8 float layers"]
     assert first_column((header, rows)) == models
-    assert all(float(row[1]) > 0 for row in rows)
+    assert all(0 < float(row[3]) <= float(row[1]) for row in rows)
+    # int8 against the BNN at the same precision, from the medians and from each round (one with --quick).
+    ratio, per_round = re.search(r"NNCF int8 / BNN \(frontend \+ rewrite\), float layers in f32 for both: "
+                                 r"([\d.]+) \(medians\); per round ([\d.]+);", text).groups()
+    assert ratio == rows[2][4] == per_round
     # Where the time goes: every model's parts, the float stem of the BNN and int8 ones elsewhere.
     header, rows = profile
     assert header == ["model", "part", "layers", "ms", "share"]
