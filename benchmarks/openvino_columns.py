@@ -6,9 +6,9 @@ LCE (`tfbin.convert.convert`; float and int8 TFLite through
 `tfbin.convert.baselines`) and for OpenVINO (`tfbin.convert.convert_openvino`;
 float32 and NNCF int8 through `tfbin.convert.openvino_baselines`), parity
 checked on the way. All of a net's models are then loaded at once and timed
-on one thread in interleaved rounds (every model runs a few inferences, then
-the next, round after round), so that load from other processes on a shared
-machine hits all of them alike; the whole timing is repeated `--passes` times
+on one thread in interleaved rounds (every model runs one untimed inference
+and a few timed ones, then the next, in a new random order each round), so
+that load from other processes on a shared machine hits all of them alike; the whole timing is repeated `--passes` times
 and each pass's medians and ratios are kept, to show the spread.
 
 The BNN is converted a third time, by the per-layer translator that
@@ -78,13 +78,23 @@ def _previous_translator(model, today, x, args):
     return previous, difference
 
 
-def _interleaved(runners, rounds, per_round):
-    """Median milliseconds of each runner, timed round-robin."""
-    for run in runners.values():  # warm-up
-        run()
+def _interleaved(runners, rounds, per_round, seed=0):
+    """Median milliseconds of each runner, timed round-robin in a new random order every round.
+
+    The model before a runner leaves the caches full of its own weights: the
+    OpenVINO BNN's first inference after LCE's ran about 7% slower on
+    ResNet-18, and in a fixed order it kept a 3-4% handicap against the next
+    runner even with that inference untimed. So each runner's first
+    inference in a round is not timed, and the order changes every round.
+    """
+    names = list(runners)
+    order = np.random.default_rng(seed)
     times = {name: [] for name in runners}
     for _ in range(rounds):
-        for name, run in runners.items():
+        for index in order.permutation(len(names)):
+            name = names[index]
+            run = runners[name]
+            run()
             for _ in range(per_round):
                 start = time.perf_counter()
                 run()
@@ -122,7 +132,7 @@ def measure_net(net, builder, shape, samples, build, args):
     args.load = getattr(args, "load", []) + [os.getloadavg()[0]]
     for index in range(args.passes):
         rounds, per_round = (1, 1) if args.quick else (ROUNDS[size], PER_ROUND[size])
-        medians = _interleaved(runners, rounds, per_round)
+        medians = _interleaved(runners, rounds, per_round, seed=index)
         passes.append(medians)
         print(f"{net:<15} pass {index + 1}: " + ", ".join(
             f"{variant} {engine} {medians[(variant, engine)]:.2f} ms" for variant, engine in runners), flush=True)
@@ -164,7 +174,8 @@ def markdown(rows, args):
         f"({os.cpu_count()} cores, {platform.processor() or 'x86-64'}; CPU flags: {cpu_flags()}), "
         f"{args.threads} thread(s), OpenVINO's float layers in {' and '.join(sorted(args.ran_precisions))} "
         f"(asked: {args.precision}; its `INFERENCE_PRECISION_HINT`, which binary and int8 layers ignore). "
-        "Every model of a net was loaded at once and timed in interleaved rounds; each latency is the median "
+        "Every model of a net was loaded at once and timed in interleaved rounds, in a new random order each round, "
+        "its first inference in each round untimed (caches cold after the model before it); each latency is the median "
         f"over {args.passes} timing passes of each pass's median, with the range over passes in parentheses. "
         "Untrained nets with trained-like BatchNorm (as in deploy.md). LCE/TFLite: LCE's interpreter "
         "(BNN and MBN through LCE's portable x86 kernels, float and int8 through TFLite's). OpenVINO: "
