@@ -8,8 +8,9 @@ float32 and NNCF int8 through `tfbin.convert.openvino_baselines`), parity
 checked on the way. All of a net's models are then loaded at once and timed
 on one thread in interleaved rounds (every model runs one untimed inference
 and a few timed ones, then the next, in a new random order each round), so
-that load from other processes on a shared machine hits all of them alike; the whole timing is repeated `--passes` times
-and each pass's medians and ratios are kept, to show the spread.
+that load from other processes on a shared machine hits all of them alike;
+the whole timing is repeated `--passes` times and each pass's medians and
+ratios are kept, to show the spread.
 
 The BNN is converted a third time, by the per-layer translator that
 `convert_openvino` used before it rode OpenVINO's TensorFlow frontend (loaded
@@ -93,11 +94,10 @@ def _interleaved(runners, rounds, per_round, seed=0):
     for _ in range(rounds):
         for index in order.permutation(len(names)):
             name = names[index]
-            run = runners[name]
-            run()
+            runners[name]()  # untimed
             for _ in range(per_round):
                 start = time.perf_counter()
-                run()
+                runners[name]()
                 times[name].append((time.perf_counter() - start) * 1e3)
     return {name: float(np.median(t)) for name, t in times.items()}
 
