@@ -20,6 +20,16 @@ def cpu_flags(flags=CPU_FLAGS):
     return ", ".join(f"{flag} {'yes' if flag in found else 'no'}" for flag in flags)
 
 
+def benchmark_app_command(tool, path, shape, precision, batch=1, threads=1):
+    """The benchmark_app command (`tool`) that times `path` as `tfbin bench` does, without -t or -niter.
+
+    `threads` threads, one stream, sync requests, batches of `batch` samples of `shape`, float layers in `precision`.
+    """
+    dims = ",".join(str(d) for d in (batch, *shape))
+    return [tool, "-m", path, "-d", "CPU", "-nthreads", str(threads), "-nstreams", "1", "-hint", "none",
+            "-api", "sync", "-b", str(batch), "-shape", f"[{dims}]", "-infer_precision", precision]
+
+
 def benchmark_app_ms(output, statistic):
     """A latency `statistic` ("Median", "Min", ...) in ms from OpenVINO benchmark_app's printed report."""
     # benchmark_app switches to microseconds for latencies under a millisecond.

@@ -31,7 +31,7 @@ import tempfile
 import numpy as np
 
 import tfbin  # noqa: F401  (before TensorFlow)
-from common import add_quick_flag, benchmark_app_ms, cpu_flags, print_and_save
+from common import add_quick_flag, benchmark_app_command, benchmark_app_ms, cpu_flags, print_and_save
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NETS = {"ResNet-18 @224": ("resnet18", 224), "ResNet-20 @32": ("resnet20", 32)}
@@ -59,13 +59,6 @@ def build_model(net, directory, samples):
     path = os.path.join(directory, f"{builder}.xml")
     result.save(path)
     return path, shape
-
-
-def benchmark_app_command(tool, path, shape, precision, batch, threads, runs):
-    dims = ",".join(str(d) for d in (batch, *shape))
-    return [tool, "-m", path, "-d", "CPU", "-nthreads", str(threads), "-nstreams", "1", "-hint", "none",
-            "-api", "sync", "-b", str(batch), "-shape", f"[{dims}]", "-infer_precision", precision,
-            "-niter", str(runs)]
 
 
 def run_benchmark_app(command):
@@ -97,7 +90,8 @@ def measure(path, shape, setting, args):
     from tfbin.convert.bench import time_file
 
     precision, batch, threads = setting
-    command = benchmark_app_command(args.benchmark_app, path, shape, precision, batch, threads, args.runs)
+    command = [*benchmark_app_command(args.benchmark_app, path, shape, precision, batch, threads),
+               "-niter", str(args.runs)]
     times = {"tfbin": [], "benchmark_app": [], "tfbin_min": [], "benchmark_app_min": []}
     properties = None
     for _ in range(args.rounds):

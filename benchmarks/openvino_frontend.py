@@ -32,7 +32,7 @@ import tempfile
 
 import numpy as np
 
-from common import add_quick_flag, benchmark_app_ms, cpu_flags, print_and_save
+from common import add_quick_flag, benchmark_app_command, benchmark_app_ms, cpu_flags, print_and_save
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The last commit whose convert_openvino translated Keras layers one by one.
@@ -86,8 +86,7 @@ def build_models(directory, commit, samples, size):
 
 def run_benchmark_app(tool, path, seconds, size, precision, *extra):
     """benchmark_app's output for `path`: one thread and stream, sync, batch 1, float layers in `precision`."""
-    command = [tool, "-m", path, "-d", "CPU", "-nthreads", "1", "-nstreams", "1", "-hint", "none", "-api", "sync",
-               "-b", "1", "-shape", f"[1,{size},{size},3]", "-infer_precision", precision, "-t", str(seconds), *extra]
+    command = [*benchmark_app_command(tool, path, (size, size, 3), precision), "-t", str(seconds), *extra]
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
@@ -111,7 +110,7 @@ def profile(tool, path, seconds, size, precision):
     output = run_benchmark_app(tool, path, seconds, size, precision, "-pc")
     parts = {}
     # The counters come in execution order: the first convolution is the stem.
-    for name, layer_type, exec_type, ms in (match.groups() for match in map(_COUNTER.match, output.splitlines())
+    for _, layer_type, exec_type, ms in (match.groups() for match in map(_COUNTER.match, output.splitlines())
                                             if match):
         if layer_type == "Convolution" and not any(part.startswith("stem") for part in parts):
             part = f"stem ({_convolution_precision(exec_type)})"
